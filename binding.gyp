@@ -1,0 +1,27 @@
+{
+  'targets': [{
+    'target_name': 'dmabuf',
+    'conditions': [
+      ['OS=="linux"', {
+        'sources': [
+          'native/binding.cc',
+          'native/errors.cc',
+          'native/mapping.cc',
+          'native/sys/fd.cc',
+          'native/sys/dmabuf.cc',
+        ],
+        'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
+        # _ALL: a stray std::exception (e.g. bad_alloc) becomes a JS Error, not an abort.
+        'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'NODE_ADDON_API_CPP_EXCEPTIONS_ALL',
+                    'NODE_ADDON_API_DISABLE_DEPRECATED'],
+        'cflags': ['-Wall', '-Wextra'],
+        'cflags!': ['-fno-exceptions'],
+        'cflags_cc': ['-std=c++17', '-fexceptions', '-Wall', '-Wextra'],
+        'cflags_cc!': ['-fno-exceptions', '-std=gnu++17'],
+      }, {
+        # The addon is Linux-only; elsewhere build nothing and let the loader report it.
+        'type': 'none',
+      }],
+    ],
+  }],
+}

@@ -1,0 +1,154 @@
+// The one loader of the native addon. Everything native is declared here; no `any`.
+//
+// Every native function is synchronous, validates its argument types (TypeError,
+// code 'ERR_INVALID_ARG_TYPE'), and turns a failed syscall into an Error shaped like
+// Node's SystemError: `code` ('EINVAL'), `errno` (negative, -22), `syscall`
+// ('ioctl', 'memfd_create', …), and where known `ioctl` ('UDMABUF_CREATE') and `path`.
+
+export interface NativeConstants {
+  readonly PAGE_SIZE: number;
+  readonly MFD_CLOEXEC: number;
+  readonly MFD_ALLOW_SEALING: number;
+  readonly MFD_HUGETLB: number;
+  readonly F_SEAL_SEAL: number;
+  readonly F_SEAL_SHRINK: number;
+  readonly F_SEAL_GROW: number;
+  readonly F_SEAL_WRITE: number;
+  readonly F_SEAL_FUTURE_WRITE: number;
+  readonly O_RDONLY: number;
+  readonly O_WRONLY: number;
+  readonly O_RDWR: number;
+  readonly O_CLOEXEC: number;
+  readonly O_NONBLOCK: number;
+  readonly POLLIN: number;
+  readonly POLLOUT: number;
+  readonly POLLERR: number;
+  readonly POLLHUP: number;
+  readonly POLLNVAL: number;
+  readonly DMA_BUF_SYNC_READ: number;
+  readonly DMA_BUF_SYNC_WRITE: number;
+  readonly DMA_BUF_SYNC_RW: number;
+  readonly DMA_BUF_SYNC_START: number;
+  readonly DMA_BUF_SYNC_END: number;
+  readonly DMA_BUF_NAME_LEN: number;
+  readonly DMA_BUF_MAGIC: number;
+  readonly UDMABUF_FLAGS_CLOEXEC: number;
+}
+
+export interface NativeStat {
+  size: number;
+  ino: number;
+  mode: number;
+  dev: number;
+  rdev: number;
+  nlink: number;
+}
+
+export interface NativeBinding {
+  readonly constants: NativeConstants;
+
+  // memfd and plain fds
+  memfdCreate(name: string, flags: number): number;
+  addSeals(fd: number, seals: number): void;
+  getSeals(fd: number): number;
+  ftruncate(fd: number, size: number): void;
+  /** open(2) with O_CLOEXEC always added; the error carries `path`. */
+  open(path: string, flags: number): number;
+  close(fd: number): void;
+  /** fcntl(F_DUPFD_CLOEXEC). */
+  dup(fd: number): number;
+  /** dup3(oldfd, newfd, O_CLOEXEC): atomically points newfd at oldfd's file. */
+  dup2(oldfd: number, newfd: number): void;
+  /** lseek(fd, 0, SEEK_END), restoring SEEK_SET; falls back to fstat st_size on ESPIPE. */
+  fdSize(fd: number): number;
+  fstat(fd: number): NativeStat;
+  /** fstatfs(fd).f_type (DMA_BUF_MAGIC for a dma-buf). */
+  fstatfsType(fd: number): number;
+  /** fcntl(F_GETFL). */
+  getFlags(fd: number): number;
+  /** poll(2) on one fd; returns revents (0 on timeout). Restarts on EINTR. */
+  poll(fd: number, events: number, timeoutMs: number): number;
+
+  // /dev/udmabuf and /dev/dma_heap/*
+  /** UDMABUF_CREATE; returns the new dma-buf fd. */
+  udmabufCreate(devFd: number, memfd: number, offset: number, size: number, flags: number): number;
+  /** UDMABUF_CREATE_LIST; items is a flat list of [memfd, offset, size] triples. */
+  udmabufCreateList(devFd: number, items: number[], flags: number): number;
+  /** DMA_HEAP_IOCTL_ALLOC; returns the new dma-buf fd. */
+  dmaHeapAlloc(heapFd: number, len: number, fdFlags: number, heapFlags: number): number;
+
+  // dma-buf fd ioctls
+  /** DMA_BUF_IOCTL_SYNC, restarted on EINTR/EAGAIN as the kernel asks. */
+  dmaBufSync(fd: number, flags: number): void;
+  /** DMA_BUF_SET_NAME_B. */
+  dmaBufSetName(fd: number, name: string): void;
+  /** DMA_BUF_IOCTL_EXPORT_SYNC_FILE; returns the sync_file fd. */
+  dmaBufExportSyncFile(fd: number, flags: number): number;
+  /** DMA_BUF_IOCTL_IMPORT_SYNC_FILE. */
+  dmaBufImportSyncFile(fd: number, flags: number, syncFileFd: number): void;
+
+  // mappings: mmap(MAP_SHARED) returns a handle owned by this Node environment
+  mmap(fd: number, length: number, offset: number, writable: boolean): number;
+  /** Detaches the mapping's view (if any), then munmaps. Unknown handle: EINVAL-shaped error. */
+  munmap(handle: number): void;
+  /**
+   * The mapping as an external ArrayBuffer, the same object on every call while mapped.
+   * Throws code 'ERR_DMABUF_NO_EXTERNAL_BUFFERS' where the runtime forbids external
+   * buffers (napi_no_external_buffers_allowed) or copy mode is forced.
+   */
+  mapView(handle: number): ArrayBuffer;
+  /** Copies mapping[offset, offset + target.byteLength) into target. */
+  mapRead(handle: number, offset: number, target: ArrayBufferView): void;
+  /** Copies source into mapping[offset, offset + source.byteLength). */
+  mapWrite(handle: number, offset: number, source: ArrayBufferView): void;
+  /** Forces copy mode (true) or restores the runtime's own ability (false). */
+  setCopyMode(forced: boolean): void;
+  /** Whether mapView can hand out external ArrayBuffers here. */
+  externalBuffersAllowed(): boolean;
+  /** Number of live mappings in this environment (for leak checks). */
+  mappingCount(): number;
+}
+
+let cached: NativeBinding | null | undefined;
+let loadError: Error | undefined;
+
+function tryLoad(): NativeBinding | null {
+  const candidates = ['../../build/Release/dmabuf.node', '../../build/Debug/dmabuf.node', '../build/Release/dmabuf.node'];
+  for (const c of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      return require(c) as NativeBinding;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== 'MODULE_NOT_FOUND') {
+        loadError = e;
+        return null;
+      }
+      loadError = e;
+    }
+  }
+  return null;
+}
+
+/** The addon, or null where it is not built or not loadable (non-Linux). */
+export function nativeOrNull(): NativeBinding | null {
+  if (cached === undefined) cached = process.platform === 'linux' ? tryLoad() : null;
+  return cached;
+}
+
+/** The addon; throws ERR_DMABUF_NO_NATIVE with the reason when it cannot be loaded. */
+export function native(): NativeBinding {
+  const b = nativeOrNull();
+  if (b) return b;
+  const why = process.platform !== 'linux'
+    ? `the native addon is Linux-only (this is ${process.platform})`
+    : `the native addon could not be loaded (${loadError?.message ?? 'not built'}); run "npm rebuild dmabuf"`;
+  const err = new Error(why) as NodeJS.ErrnoException;
+  err.code = 'ERR_DMABUF_NO_NATIVE';
+  throw err;
+}
+
+/** Why native() would fail, or undefined when it loads. */
+export function nativeLoadError(): Error | undefined {
+  return nativeOrNull() ? undefined : loadError;
+}

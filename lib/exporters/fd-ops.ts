@@ -1,0 +1,173 @@
+// Storage behind a file descriptor (udmabuf, dma-heap, import, memfd): mmap views,
+// page kmaps, SYNC brackets, names and fdinfo through the native addon.
+// The fd number stays the same for the buffer's life, across migrations (dup3).
+import { native } from '../binding';
+import { DmaBufError, codes } from '../errors';
+import { parseDmaBufInfo, readFdInfo, type DmaBufInfo } from '../fdinfo';
+import { CPU_ACCESS_FLAGS, PAGE_SIZE, type CpuAccess } from '../validate';
+import { StorageOps } from './storage';
+
+const SYNC_START = 0;
+const SYNC_END = 4;
+const COPY_CHUNK = 1 << 20;
+
+export abstract class FdOps extends StorageOps<number> {
+  /** Mapping handle of the whole buffer, for mmap() and read()/write(). */
+  #whole = 0;
+  #wholeView: Uint8Array | null = null;
+  readonly #kmaps = new Map<Uint8Array, number>();
+  #writable: boolean | undefined;
+
+  /** Whether the fd allows PROT_WRITE mappings (not an O_RDONLY heap buffer). */
+  protected get writable(): boolean {
+    if (this.#writable === undefined) {
+      const b = native();
+      this.#writable = (b.getFlags(this.storage()) & 3) !== b.constants.O_RDONLY;
+    }
+    return this.#writable;
+  }
+
+  fd(all: Parameters<StorageOps<number>['map']>[2] = []): number {
+    return this.storage(all);
+  }
+
+  mmap(): Uint8Array {
+    if (this.#wholeView === null) this.#wholeView = new Uint8Array(native().mapView(this.#wholeHandle()));
+    return this.#wholeView;
+  }
+
+  read(offset: number, target: Uint8Array): void {
+    native().mapRead(this.#wholeHandle(), offset, target);
+  }
+
+  write(offset: number, source: Uint8Array): void {
+    native().mapWrite(this.#wholeHandle(), offset, source);
+  }
+
+  kmap(page: number): Uint8Array {
+    const b = native();
+    const h = b.mmap(this.storage(), PAGE_SIZE, page * PAGE_SIZE, this.writable);
+    try {
+      const view = new Uint8Array(b.mapView(h));
+      this.#kmaps.set(view, h);
+      return view;
+    } catch (err) {
+      b.munmap(h);
+      throw err;
+    }
+  }
+
+  kmapAtomic(page: number): Uint8Array {
+    return this.kmap(page);
+  }
+
+  kunmap(_page: number, view: Uint8Array): void {
+    const h = this.#kmaps.get(view);
+    if (h === undefined) return;
+    this.#kmaps.delete(view);
+    native().munmap(h);
+  }
+
+  beginCpuAccess(dir: CpuAccess): void {
+    this.sync(SYNC_START | CPU_ACCESS_FLAGS[dir]);
+  }
+
+  endCpuAccess(dir: CpuAccess): void {
+    this.sync(SYNC_END | CPU_ACCESS_FLAGS[dir]);
+  }
+
+  sync(flags: number): void {
+    native().dmaBufSync(this.storage(), flags);
+  }
+
+  /** Polls the fd (POLLIN: no pending writer; POLLOUT: no pending user) without blocking. */
+  async waitFences(dir: CpuAccess, timeoutMs: number): Promise<void> {
+    const b = native();
+    const fd = this.storage();
+    const want = dir === 'read' ? b.constants.POLLIN : b.constants.POLLOUT;
+    const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      const rev = b.poll(fd, want, 0);
+      if (rev & want) return;
+      if (rev & (b.constants.POLLERR | b.constants.POLLNVAL)) {
+        throw new DmaBufError(codes.NOT_SUPPORTED, `beginCpuAccessAsync: poll() on fd ${fd} reported ${rev & b.constants.POLLNVAL ? 'POLLNVAL' : 'POLLERR'}`);
+      }
+      if (Date.now() >= deadline) {
+        throw new DmaBufError(codes.TIMEOUT, `beginCpuAccessAsync('${dir}'): the buffer's fences were not signalled within ${timeoutMs} ms`);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
+  setName(name: string): void {
+    native().dmaBufSetName(this.storage(), name);
+  }
+
+  name(): string {
+    return this.info().name;
+  }
+
+  info(): DmaBufInfo {
+    return parseDmaBufInfo(readFdInfo(this.storage()));
+  }
+
+  inode(): number {
+    return native().fstat(this.storage()).ino;
+  }
+
+  protected copy(from: number, to: number): void {
+    const b = native();
+    const src = b.mmap(from, this.size, 0, false);
+    const dst = b.mmap(to, this.size, 0, true);
+    try {
+      const chunk = new Uint8Array(Math.min(COPY_CHUNK, this.size));
+      for (let off = 0; off < this.size; off += chunk.length) {
+        b.mapRead(src, off, chunk);
+        b.mapWrite(dst, off, chunk);
+      }
+    } finally {
+      b.munmap(src);
+      b.munmap(dst);
+    }
+  }
+
+  /** The new storage takes the old fd number, so `buf.fd` never changes. */
+  protected override replace(old: number, next: number): number {
+    this.#unmapViews();
+    const b = native();
+    b.dup2(next, old);
+    b.close(next);
+    return old;
+  }
+
+  /** Our own mappings hold the file too; anyone else holding it (a dup, another
+   *  process) would keep the old storage, so refuse. */
+  protected override assertMovable(fd: number): void {
+    this.#unmapViews();
+    const count = Number(readFdInfo(fd).count);
+    if (count > 1) {
+      throw new DmaBufError(codes.SHARED,
+        `migrate: ${count - 1} other reference(s) to this dma-buf exist (dup'ed fds or other processes); storage cannot move under them`,
+        { constraint: 'shared' });
+    }
+  }
+
+  protected free(fd: number): void {
+    this.#unmapViews();
+    native().close(fd);
+  }
+
+  #wholeHandle(): number {
+    if (this.#whole === 0) this.#whole = native().mmap(this.storage(), this.size, 0, this.writable);
+    return this.#whole;
+  }
+
+  #unmapViews(): void {
+    const b = native();
+    for (const h of this.#kmaps.values()) b.munmap(h);
+    this.#kmaps.clear();
+    if (this.#whole !== 0) b.munmap(this.#whole);
+    this.#whole = 0;
+    this.#wholeView = null;
+  }
+}

@@ -1,0 +1,59 @@
+// memfds as udmabuf wants them: MFD_ALLOW_SEALING, sized, F_SEAL_SHRINK; and the
+// reasons udmabuf refuses a memfd, in words.
+import { native } from '../binding';
+import { systemError } from '../errors';
+import { fdKind, fdLink } from '../fdinfo';
+
+export const HUGE_PAGE_SIZE = 2 * 1024 * 1024;
+
+/** A new sealed memfd of `size` bytes (F_SEAL_SHRINK, so udmabuf accepts it). */
+export function sealedMemfd(name: string, size: number, hugetlb: boolean): number {
+  const b = native();
+  const c = b.constants;
+  const fd = b.memfdCreate(name, c.MFD_CLOEXEC | c.MFD_ALLOW_SEALING | (hugetlb ? c.MFD_HUGETLB : 0));
+  try {
+    b.ftruncate(fd, size);
+    b.addSeals(fd, c.F_SEAL_SHRINK);
+    return fd;
+  } catch (err) {
+    b.close(fd);
+    throw err;
+  }
+}
+
+/**
+ * Why udmabuf would refuse this memfd range, with the errno it answers (EBADFD: not a
+ * memfd; EINVAL: seals, alignment, range), or null when it should accept it.
+ */
+export function memfdProblem(fd: number, offset: number, size: number, pageSize: number): { code: 'EBADFD' | 'EINVAL'; why: string } | null {
+  const b = native();
+  const c = b.constants;
+  if (offset % pageSize !== 0) return { code: 'EINVAL', why: `offset ${offset} is not a multiple of the page size (${pageSize})` };
+  if (size % pageSize !== 0 || size === 0) return { code: 'EINVAL', why: `size ${size} is not a positive multiple of the page size (${pageSize})` };
+  const kind = fdKind(fd);
+  if (kind === 'closed') return { code: 'EBADFD', why: `fd ${fd} is not open` };
+  const link = fdLink(fd) ?? '';
+  if (kind !== 'memfd' && !link.startsWith('/memfd:') && !link.includes('hugetlb')) {
+    return { code: 'EBADFD', why: `fd ${fd} is not a memfd (it is ${link})` };
+  }
+  let seals: number;
+  try {
+    seals = b.getSeals(fd);
+  } catch {
+    return { code: 'EBADFD', why: `fd ${fd} does not support seals` };
+  }
+  if (!(seals & c.F_SEAL_SHRINK)) {
+    return { code: 'EINVAL', why: 'the memfd is not sealed with F_SEAL_SHRINK (create it with MFD_ALLOW_SEALING, then add F_SEAL_SHRINK)' };
+  }
+  if (seals & (c.F_SEAL_WRITE | c.F_SEAL_FUTURE_WRITE)) {
+    return { code: 'EINVAL', why: 'the memfd is write-sealed (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE), which udmabuf refuses' };
+  }
+  const end = b.fdSize(fd);
+  if (offset + size > end) return { code: 'EINVAL', why: `range ${offset}+${size} runs past the memfd's end (${end} bytes)` };
+  return null;
+}
+
+export function memfdError(fd: number, offset: number, size: number, pageSize: number, syscall: string, ioctl?: string): NodeJS.ErrnoException | null {
+  const p = memfdProblem(fd, offset, size, pageSize);
+  return p ? systemError(p.code, { syscall, ioctl, fd }, p.why) : null;
+}

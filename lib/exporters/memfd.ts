@@ -1,0 +1,64 @@
+// The memfd exporter: real shared memory behind a real fd, for Linux without udmabuf.
+// Not a dma-buf: SYNC is a no-op (after the kernel's flag checks), names live here.
+import { native } from '../binding';
+import { systemError } from '../errors';
+import { fdLink, type DmaBufInfo } from '../fdinfo';
+import { checkName, checkSyncFlags } from '../kernel-rules';
+import type { Layout } from '../layout';
+import { PAGE_SIZE } from '../validate';
+import { FdOps } from './fd-ops';
+import { memfdProblem, sealedMemfd } from './memfd-util';
+import { preferredLayout } from './storage';
+
+export interface MemfdOptions {
+  /** Huge pages (MFD_HUGETLB); size must be a multiple of 2 MiB. */
+  hugetlb?: boolean;
+  /** Allocate at the first use instead of now. */
+  deferred?: boolean;
+}
+
+export class MemfdOps extends FdOps {
+  readonly exporter = 'memfd';
+  #name = '';
+  readonly #hugetlb: boolean;
+
+  /** A new memfd, or (with `adopt`) an existing one that we now own. */
+  constructor(size: number, opts: MemfdOptions, adopt?: number) {
+    super(size, preferredLayout(size, 1), false);
+    this.#hugetlb = opts.hugetlb ?? false;
+    if (adopt !== undefined) {
+      const p = memfdProblem(adopt, 0, size, PAGE_SIZE);
+      if (p) throw systemError(p.code, { syscall: 'fcntl', fd: adopt }, p.why);
+      this.adopt(adopt);
+      const m = /^\/memfd:(.*?)(?: \(deleted\))?$/.exec(fdLink(adopt) ?? '');
+      this.#name = m && m[1] !== 'dmabuf' ? m[1] : '';
+    } else if (!opts.deferred) {
+      this.storage();
+    }
+  }
+
+  protected allocate(_layout: Layout): number {
+    return sealedMemfd('dmabuf', this.size, this.#hugetlb);
+  }
+
+  override sync(flags: number): void {
+    checkSyncFlags(flags);
+    this.storage();
+  }
+
+  override setName(name: string): void {
+    checkName(name);
+    this.#name = name;
+  }
+
+  override name(): string {
+    return this.#name;
+  }
+
+  override info(): DmaBufInfo {
+    const fd = this.storage();
+    const st = native().fstat(fd);
+    const flags = native().getFlags(fd);
+    return { size: this.size, count: 1, expName: 'memfd', name: this.#name, ino: st.ino, flags, raw: {} };
+  }
+}

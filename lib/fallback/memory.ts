@@ -1,0 +1,117 @@
+// The memory exporter: pure TypeScript, an ArrayBuffer (or SharedArrayBuffer) per
+// buffer, the same state machine and errors as the kernel exporters. Runs anywhere.
+import { checkName, checkSyncFlags } from '../kernel-rules';
+import type { DmaBufInfo } from '../fdinfo';
+import type { Layout } from '../layout';
+import { PAGE_SIZE } from '../validate';
+import { preferredLayout, StorageOps, type StorageOptions } from '../exporters/storage';
+
+export interface MemoryOptions extends StorageOptions {
+  /** Back with a SharedArrayBuffer (shareable with workers; its views cannot be detached). */
+  shared?: boolean;
+}
+
+type Backing = ArrayBuffer | SharedArrayBuffer;
+
+let nextInode = 1;
+
+/** Detaches an ArrayBuffer so every view over it reads byteLength 0. */
+function detach(ab: Backing): void {
+  if (ab instanceof ArrayBuffer && ab.byteLength > 0) structuredClone(ab, { transfer: [ab] });
+}
+
+export class MemoryOps extends StorageOps<Backing> {
+  readonly exporter = 'memory';
+  readonly #shared: boolean;
+  readonly #ino = nextInode++;
+  #name = '';
+  #view: Uint8Array | null = null;
+  readonly #bounce = new Map<Uint8Array, number>();
+
+  constructor(size: number, opts: MemoryOptions) {
+    super(size, preferredLayout(size, opts.segments), true);
+    this.#shared = opts.shared ?? false;
+    if (!opts.deferred) this.storage();
+  }
+
+  /** The SharedArrayBuffer behind a shared buffer (to hand to a worker). */
+  sharedBuffer(): SharedArrayBuffer | null {
+    const s = this.storage();
+    return s instanceof SharedArrayBuffer ? s : null;
+  }
+
+  protected allocate(_layout: Layout): Backing {
+    return this.#shared ? new SharedArrayBuffer(this.size) : new ArrayBuffer(this.size);
+  }
+
+  protected copy(from: Backing, to: Backing): void {
+    new Uint8Array(to).set(new Uint8Array(from));
+  }
+
+  protected free(s: Backing): void {
+    for (const b of this.#bounce.keys()) detach(b.buffer);
+    this.#bounce.clear();
+    this.#view = null;
+    detach(s);
+  }
+
+  mmap(): Uint8Array {
+    if (this.#view === null) this.#view = new Uint8Array(this.storage());
+    return this.#view;
+  }
+
+  read(offset: number, target: Uint8Array): void {
+    target.set(new Uint8Array(this.storage(), offset, target.length));
+  }
+
+  write(offset: number, source: Uint8Array): void {
+    new Uint8Array(this.storage(), offset, source.length).set(source);
+  }
+
+  /** A bounce page, written back and detached at kunmap, like a kernel highmem kmap. */
+  kmap(page: number): Uint8Array {
+    const view = new Uint8Array(PAGE_SIZE);
+    view.set(new Uint8Array(this.storage(), page * PAGE_SIZE, PAGE_SIZE));
+    this.#bounce.set(view, page);
+    return view;
+  }
+
+  kmapAtomic(page: number): Uint8Array {
+    return this.kmap(page);
+  }
+
+  kunmap(page: number, view: Uint8Array): void {
+    if (!this.#bounce.delete(view)) return;
+    new Uint8Array(this.storage(), page * PAGE_SIZE, PAGE_SIZE).set(view);
+    detach(view.buffer);
+  }
+
+  beginCpuAccess(): void {
+    this.storage();
+  }
+
+  endCpuAccess(): void {}
+
+  async waitFences(): Promise<void> {}
+
+  sync(flags: number): void {
+    checkSyncFlags(flags);
+  }
+
+  setName(name: string): void {
+    checkName(name);
+    this.#name = name;
+  }
+
+  name(): string {
+    return this.#name;
+  }
+
+  info(): DmaBufInfo {
+    return { size: this.size, count: 1, expName: 'memory', name: this.#name, ino: this.#ino, flags: 2, raw: {} };
+  }
+
+  inode(): number {
+    return this.#ino;
+  }
+}

@@ -1,0 +1,28 @@
+// Checks the kernel makes, applied by the exporters that have no kernel behind them
+// (memfd, memory) so that every exporter fails alike. Errnos as in drivers/dma-buf.
+import { systemError } from './errors';
+
+export const DMA_BUF_NAME_LEN = 32;
+const SYNC_RW = 3;
+const SYNC_VALID = 7;
+
+/** DMA_BUF_IOCTL_SYNC: unknown bits, or neither READ nor WRITE → EINVAL. */
+export function checkSyncFlags(flags: number): void {
+  if ((flags & ~SYNC_VALID) !== 0 || flags > 0xffffffff || (flags & SYNC_RW) === 0) {
+    throw systemError('EINVAL', { syscall: 'ioctl', ioctl: 'DMA_BUF_IOCTL_SYNC' }, `invalid sync flags 0x${flags.toString(16)}`);
+  }
+}
+
+/** DMA_BUF_SET_NAME: strndup_user(name, 32) fails for 32 bytes or more → EINVAL. */
+export function checkName(name: string): void {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes >= DMA_BUF_NAME_LEN || name.includes('\0')) {
+    throw nameError(name);
+  }
+}
+
+export function nameError(name: string): NodeJS.ErrnoException {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  return systemError('EINVAL', { syscall: 'ioctl', ioctl: 'DMA_BUF_SET_NAME_B' },
+    name.includes('\0') ? 'a dma-buf name cannot contain NUL' : `a dma-buf name is at most ${DMA_BUF_NAME_LEN - 1} bytes (this one is ${bytes})`);
+}

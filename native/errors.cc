@@ -1,0 +1,139 @@
+#include "errors.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+namespace dmabuf {
+namespace {
+
+// Linux errno names; where two names share a value, the one Node's util.getSystemErrorName uses.
+#define DMABUF_ERRNOS(X)                                                                         \
+  X(EPERM) X(ENOENT) X(ESRCH) X(EINTR) X(EIO) X(ENXIO) X(E2BIG) X(ENOEXEC) X(EBADF) X(ECHILD)    \
+  X(EAGAIN) X(ENOMEM) X(EACCES) X(EFAULT) X(ENOTBLK) X(EBUSY) X(EEXIST) X(EXDEV) X(ENODEV)       \
+  X(ENOTDIR) X(EISDIR) X(EINVAL) X(ENFILE) X(EMFILE) X(ENOTTY) X(ETXTBSY) X(EFBIG) X(ENOSPC)     \
+  X(ESPIPE) X(EROFS) X(EMLINK) X(EPIPE) X(EDOM) X(ERANGE) X(EDEADLK) X(ENAMETOOLONG) X(ENOLCK)   \
+  X(ENOSYS) X(ENOTEMPTY) X(ELOOP) X(ENOMSG) X(EIDRM) X(ECHRNG) X(EL2NSYNC) X(EL3HLT) X(EL3RST)   \
+  X(ELNRNG) X(EUNATCH) X(ENOCSI) X(EL2HLT) X(EBADE) X(EBADR) X(EXFULL) X(ENOANO) X(EBADRQC)      \
+  X(EBADSLT) X(EBFONT) X(ENOSTR) X(ENODATA) X(ETIME) X(ENOSR) X(ENONET) X(ENOPKG) X(EREMOTE)     \
+  X(ENOLINK) X(EADV) X(ESRMNT) X(ECOMM) X(EPROTO) X(EMULTIHOP) X(EDOTDOT) X(EBADMSG)             \
+  X(EOVERFLOW) X(ENOTUNIQ) X(EBADFD) X(EREMCHG) X(ELIBACC) X(ELIBBAD) X(ELIBSCN) X(ELIBMAX)      \
+  X(ELIBEXEC) X(EILSEQ) X(ERESTART) X(ESTRPIPE) X(EUSERS) X(ENOTSOCK) X(EDESTADDRREQ)            \
+  X(EMSGSIZE) X(EPROTOTYPE) X(ENOPROTOOPT) X(EPROTONOSUPPORT) X(ESOCKTNOSUPPORT) X(ENOTSUP)      \
+  X(EPFNOSUPPORT) X(EAFNOSUPPORT) X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENETDOWN) X(ENETUNREACH)      \
+  X(ENETRESET) X(ECONNABORTED) X(ECONNRESET) X(ENOBUFS) X(EISCONN) X(ENOTCONN) X(ESHUTDOWN)      \
+  X(ETOOMANYREFS) X(ETIMEDOUT) X(ECONNREFUSED) X(EHOSTDOWN) X(EHOSTUNREACH) X(EALREADY)          \
+  X(EINPROGRESS) X(ESTALE) X(EUCLEAN) X(ENOTNAM) X(ENAVAIL) X(EISNAM) X(EREMOTEIO) X(EDQUOT)     \
+  X(ENOMEDIUM) X(EMEDIUMTYPE) X(ECANCELED) X(ENOKEY) X(EKEYEXPIRED) X(EKEYREVOKED)               \
+  X(EKEYREJECTED) X(EOWNERDEAD) X(ENOTRECOVERABLE) X(ERFKILL) X(EHWPOISON)
+
+const char* ErrnoName(int e) {
+  switch (e) {
+#define X(name) \
+  case name:    \
+    return #name;
+    DMABUF_ERRNOS(X)
+#undef X
+  }
+  return "UNKNOWN";
+}
+
+// "Invalid argument" → "invalid argument", as libuv words it.
+std::string Description(int e) {
+  std::string s = std::strerror(e);
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+std::string Received(Napi::Value v) {
+  static const char* const kTypes[] = {"undefined", "null",     "boolean",  "number", "string",
+                                       "symbol",    "object",   "function", "external", "bigint"};
+  const napi_valuetype t = v.Type();
+  if (t == napi_number) return v.ToString().Utf8Value();
+  if (t == napi_undefined || t == napi_null) return kTypes[t];
+  return std::string("type ") + kTypes[t];
+}
+
+}  // namespace
+
+Napi::Error ErrnoError(Napi::Env env, int err, const SysCall& call) {
+  const char* code = ErrnoName(-err);
+  std::string msg = std::string(code) + ": " + Description(-err) + ", " + call.syscall;
+  if (call.ioctl) msg += std::string("(") + call.ioctl + ")";
+  if (call.path) msg += std::string(" '") + call.path + "'";
+  if (call.detail) msg += std::string(" (") + call.detail + ")";
+  Napi::Error error = Napi::Error::New(env, msg);
+  error.Set("errno", static_cast<double>(err));
+  error.Set("code", code);
+  error.Set("syscall", call.syscall);
+  if (call.ioctl) error.Set("ioctl", call.ioctl);
+  if (call.path) error.Set("path", call.path);
+  if (call.fd >= 0) error.Set("fd", static_cast<double>(call.fd));
+  return error;
+}
+
+int64_t Check(Napi::Env env, int64_t r, const SysCall& call) {
+  if (r < 0) throw ErrnoError(env, static_cast<int>(r), call);
+  return r;
+}
+
+Napi::Error WithCode(Napi::Error error, const char* code) {
+  error.Set("code", code);
+  return error;
+}
+
+Napi::Error ArgTypeError(Napi::Value v, const char* name, const std::string& expected) {
+  const std::string msg =
+      std::string("The \"") + name + "\" argument must be " + expected + ". Received " + Received(v);
+  return WithCode(Napi::TypeError::New(v.Env(), msg), "ERR_INVALID_ARG_TYPE");
+}
+
+int64_t ArgInt(Napi::Value v, const char* name, int64_t min, int64_t max) {
+  if (v.IsNumber()) {
+    const double d = v.As<Napi::Number>().DoubleValue();
+    // NaN fails both comparisons.
+    if (d >= static_cast<double>(min) && d <= static_cast<double>(max) && d == std::trunc(d))
+      return static_cast<int64_t>(d);
+  }
+  std::string expected;
+  if (min == 0 && max == kMaxSafeInteger)
+    expected = "a non-negative safe integer";
+  else if (min == 0)
+    expected = "a non-negative integer no greater than " + std::to_string(max);
+  else
+    expected = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  throw ArgTypeError(v, name, expected);
+}
+
+bool ArgBool(Napi::Value v, const char* name) {
+  if (!v.IsBoolean()) throw ArgTypeError(v, name, "of type boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string ArgString(Napi::Value v, const char* name) {
+  if (!v.IsString()) throw ArgTypeError(v, name, "of type string");
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos) {
+    const std::string msg = std::string("The \"") + name + "\" argument must be a string without null bytes";
+    throw WithCode(Napi::TypeError::New(v.Env(), msg), "ERR_INVALID_ARG_VALUE");
+  }
+  return s;
+}
+
+Bytes ArgView(Napi::Value v, const char* name) {
+  if (v.IsTypedArray()) {
+    const Napi::TypedArray array = v.As<Napi::TypedArray>();
+    void* data;  // already advanced by byteOffset
+    if (napi_get_typedarray_info(v.Env(), v, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok)
+      throw Napi::Error::New(v.Env());
+    return {static_cast<uint8_t*>(data), array.ByteLength()};
+  }
+  if (v.IsDataView()) {
+    const Napi::DataView view = v.As<Napi::DataView>();
+    return {static_cast<uint8_t*>(view.Data()), view.ByteLength()};
+  }
+  throw ArgTypeError(v, name, "an ArrayBufferView (a TypedArray or DataView)");
+}
+
+}  // namespace dmabuf

@@ -1,0 +1,178 @@
+#include "mapping.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+#include "errors.h"
+#include "sys/fd.h"
+
+namespace dmabuf {
+namespace {
+
+struct Mapping {
+  void* addr;
+  size_t length;
+  bool writable;
+  napi_ref view;  // strong reference to the external ArrayBuffer, once mapView made it
+};
+
+// Per-environment state: the main thread and every worker have their own.
+struct Mappings {
+  std::unordered_map<uint32_t, Mapping> live;
+  uint32_t next_handle = 1;  // wraps to 0 once every handle has been used
+  bool copy_forced = false;
+  int external_allowed = -1;  // -1 until probed
+
+  // Runs at environment teardown, when no JS can reach the memory any more. The
+  // napi_refs belong to the dying environment, which frees them itself.
+  ~Mappings() {
+    for (const auto& entry : live) sys::Munmap(entry.second.addr, entry.second.length);
+  }
+};
+
+// size_t is 32 bits on 32-bit targets.
+constexpr auto kMaxLength = static_cast<int64_t>(std::min<uint64_t>(SIZE_MAX, kMaxSafeInteger));
+
+Mappings& State(Napi::Env env) { return *env.GetInstanceData<Mappings>(); }
+
+uint32_t ArgHandle(Napi::Value v) { return static_cast<uint32_t>(ArgInt(v, "handle", 0, UINT32_MAX)); }
+
+Mapping& Find(Mappings& state, Napi::Env env, uint32_t handle, const char* op) {
+  auto it = state.live.find(handle);
+  if (it == state.live.end()) {
+    const std::string detail = "no live mapping has handle " + std::to_string(handle);
+    throw ErrnoError(env, -EINVAL, {op, nullptr, -1, nullptr, detail.c_str()});
+  }
+  return it->second;
+}
+
+Napi::Error NoExternalBuffers(Napi::Env env) {
+  return WithCode(Napi::Error::New(env,
+                                   "This runtime forbids external ArrayBuffers (e.g. Electron's V8 memory "
+                                   "cage), or copy mode is forced; use read()/write() copies instead"),
+                  "ERR_DMABUF_NO_EXTERNAL_BUFFERS");
+}
+
+void Copy(const Napi::CallbackInfo& info, bool write) {
+  const char* op = write ? "mapWrite" : "mapRead";
+  Napi::Env env = info.Env();
+  Mapping& m = Find(State(env), env, ArgHandle(info[0]), op);
+  const uint64_t offset = ArgSize(info[1], "offset");
+  const Bytes bytes = ArgView(info[2], write ? "source" : "target");
+  if (write && !m.writable) throw ErrnoError(env, -EACCES, {op, nullptr, -1, nullptr, "the mapping is read-only"});
+  if (offset > m.length || bytes.length > m.length - offset) {
+    const std::string msg = "Access of " + std::to_string(bytes.length) + " bytes at offset " +
+                            std::to_string(offset) + " is outside the " + std::to_string(m.length) +
+                            "-byte mapping";
+    throw WithCode(Napi::RangeError::New(env, msg), "ERR_OUT_OF_RANGE");
+  }
+  if (bytes.length == 0) return;
+  uint8_t* mapped = static_cast<uint8_t*>(m.addr) + offset;
+  // memmove: the view may itself lie over this mapping.
+  if (write)
+    std::memmove(mapped, bytes.data, bytes.length);
+  else
+    std::memmove(bytes.data, mapped, bytes.length);
+}
+
+}  // namespace
+
+void InitMappings(Napi::Env env) {
+  if (!env.GetInstanceData<Mappings>()) env.SetInstanceData(new Mappings);
+}
+
+Napi::Value Mmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = ArgFd(info[0]);
+  const auto length = static_cast<size_t>(ArgInt(info[1], "length", 0, kMaxLength));
+  const auto offset = static_cast<int64_t>(ArgSize(info[2], "offset"));
+  const bool writable = ArgBool(info[3], "writable");
+  Mappings& state = State(env);
+  if (state.next_handle == 0) throw ErrnoError(env, -EMFILE, {"mmap", nullptr, fd, nullptr, "out of mapping handles"});
+  void* addr = nullptr;
+  Check(env, sys::Mmap(fd, length, offset, writable, &addr), {"mmap", nullptr, fd});
+  const uint32_t handle = state.next_handle++;
+  state.live.emplace(handle, Mapping{addr, length, writable, nullptr});
+  return Napi::Number::New(env, handle);
+}
+
+Napi::Value Munmap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mappings& state = State(env);
+  const uint32_t handle = ArgHandle(info[0]);
+  Mapping& m = Find(state, env, handle, "munmap");
+  if (m.view) {
+    // Detach first, so no TypedArray can reach the memory once it is unmapped.
+    napi_value buffer;
+    if (napi_get_reference_value(env, m.view, &buffer) != napi_ok || napi_detach_arraybuffer(env, buffer) != napi_ok)
+      throw Napi::Error::New(env);
+    napi_delete_reference(env, m.view);
+    m.view = nullptr;
+  }
+  Check(env, sys::Munmap(m.addr, m.length), {"munmap"});
+  state.live.erase(handle);
+  return env.Undefined();
+}
+
+Napi::Value MapView(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mappings& state = State(env);
+  Mapping& m = Find(state, env, ArgHandle(info[0]), "mapView");
+  if (state.copy_forced) throw NoExternalBuffers(env);
+  napi_value buffer;
+  if (m.view) {
+    if (napi_get_reference_value(env, m.view, &buffer) != napi_ok) throw Napi::Error::New(env);
+    return Napi::Value(env, buffer);
+  }
+  // The C API, not Napi::ArrayBuffer::New, so that this status can be told apart.
+  // No finalizer: the memory lives until munmap, which detaches the buffer.
+  const napi_status status = napi_create_external_arraybuffer(env, m.addr, m.length, nullptr, nullptr, &buffer);
+  if (status == napi_no_external_buffers_allowed) {
+    state.external_allowed = 0;
+    throw NoExternalBuffers(env);
+  }
+  if (status != napi_ok || napi_create_reference(env, buffer, 1, &m.view) != napi_ok) throw Napi::Error::New(env);
+  return Napi::Value(env, buffer);
+}
+
+Napi::Value MapRead(const Napi::CallbackInfo& info) {
+  Copy(info, false);
+  return info.Env().Undefined();
+}
+
+Napi::Value MapWrite(const Napi::CallbackInfo& info) {
+  Copy(info, true);
+  return info.Env().Undefined();
+}
+
+Napi::Value SetCopyMode(const Napi::CallbackInfo& info) {
+  State(info.Env()).copy_forced = ArgBool(info[0], "forced");
+  return info.Env().Undefined();
+}
+
+Napi::Value ExternalBuffersAllowed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mappings& state = State(env);
+  if (state.copy_forced) return Napi::Boolean::New(env, false);
+  if (state.external_allowed < 0) {
+    static char probe_byte;
+    napi_value buffer;
+    const napi_status status = napi_create_external_arraybuffer(env, &probe_byte, 1, nullptr, nullptr, &buffer);
+    if (status == napi_ok) {
+      if (napi_detach_arraybuffer(env, buffer) != napi_ok) throw Napi::Error::New(env);
+    } else if (status != napi_no_external_buffers_allowed) {
+      throw Napi::Error::New(env);
+    }
+    state.external_allowed = status == napi_ok;
+  }
+  return Napi::Boolean::New(env, state.external_allowed == 1);
+}
+
+Napi::Value MappingCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(State(info.Env()).live.size()));
+}
+
+}  // namespace dmabuf

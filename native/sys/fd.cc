@@ -1,0 +1,104 @@
+#include "fd.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace dmabuf::sys {
+namespace {
+
+int Result(long r) { return r < 0 ? -errno : static_cast<int>(r); }
+
+int64_t NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+}  // namespace
+
+int MemfdCreate(const char* name, unsigned flags) { return Result(memfd_create(name, flags)); }
+
+int AddSeals(int fd, unsigned seals) { return Result(fcntl(fd, F_ADD_SEALS, seals)); }
+
+int GetSeals(int fd) { return Result(fcntl(fd, F_GET_SEALS)); }
+
+int Ftruncate(int fd, int64_t size) { return Result(ftruncate(fd, size)); }
+
+int Open(const char* path, int flags) { return Result(open(path, flags | O_CLOEXEC, 0666)); }
+
+int Close(int fd) {
+  // On Linux the fd is released even when close() reports EINTR; retrying could
+  // close an fd another thread just opened.
+  if (close(fd) == 0 || errno == EINTR) return 0;
+  return -errno;
+}
+
+int Dup(int fd) { return Result(fcntl(fd, F_DUPFD_CLOEXEC, 3)); }
+
+int Dup2(int oldfd, int newfd) {
+  if (oldfd == newfd) return Result(fcntl(oldfd, F_GETFD));  // dup3 rejects equal fds
+  return Result(dup3(oldfd, newfd, O_CLOEXEC));
+}
+
+int64_t FdSize(int fd) {
+  off_t end = lseek(fd, 0, SEEK_END);
+  if (end < 0) {
+    // dma-bufs before Linux 3.12 cannot seek; their inode size is still right.
+    if (errno != ESPIPE && errno != EINVAL) return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0) return -errno;
+    return st.st_size;
+  }
+  if (lseek(fd, 0, SEEK_SET) < 0) return -errno;
+  return end;
+}
+
+int Fstat(int fd, Stat* out) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return -errno;
+  *out = {static_cast<uint64_t>(st.st_size), st.st_ino, st.st_mode, st.st_dev, st.st_rdev, st.st_nlink};
+  return 0;
+}
+
+int FstatfsType(int fd, uint64_t* type) {
+  struct statfs sf;
+  if (fstatfs(fd, &sf) < 0) return -errno;
+  *type = static_cast<unsigned long>(sf.f_type);
+  return 0;
+}
+
+int GetFlags(int fd) { return Result(fcntl(fd, F_GETFL)); }
+
+int Poll(int fd, short events, int timeout_ms) {
+  pollfd p = {fd, events, 0};
+  const int64_t deadline = NowMs() + timeout_ms;
+  for (;;) {
+    int r = poll(&p, 1, timeout_ms);
+    if (r >= 0) return r == 0 ? 0 : p.revents;
+    if (errno != EINTR) return -errno;
+    if (timeout_ms > 0) {
+      const int64_t left = deadline - NowMs();
+      timeout_ms = left > 0 ? static_cast<int>(left) : 0;
+    }
+  }
+}
+
+int Mmap(int fd, size_t length, int64_t offset, bool writable, void** addr) {
+  void* p = mmap(nullptr, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, offset);
+  if (p == MAP_FAILED) return -errno;
+  *addr = p;
+  return 0;
+}
+
+int Munmap(void* addr, size_t length) { return Result(munmap(addr, length)); }
+
+long PageSize() { return sysconf(_SC_PAGESIZE); }
+
+}  // namespace dmabuf::sys

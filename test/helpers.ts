@@ -1,0 +1,131 @@
+// Shared by every test file: fd-leak checks, the exporters this machine can test,
+// and assertions on error shape.
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { allocate, capabilities, fromFd, type AllocateOptions, type DmaBuf } from '../lib';
+import { nativeOrNull } from '../lib/binding';
+
+/** Open fds of this process. */
+export function openFds(): number {
+  return readdirSync('/proc/self/fd').length - 1;
+}
+
+/** Asserts, after every test of the calling describe(), that the fd count is back where it started. */
+export function checkFds(): void {
+  let before = 0;
+  beforeEach(() => {
+    before = openFds();
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') return;
+    assert.equal(openFds(), before, 'open fd count changed: an fd leaked or was closed twice');
+  });
+}
+
+/** Asserts a SystemError-shaped error. */
+export function assertSysError(fn: () => unknown, code: string, errno: number, syscall?: string | RegExp): void {
+  assert.throws(fn, (err: NodeJS.ErrnoException) => {
+    assert.equal(err.code, code, err.message);
+    assert.equal(err.errno, errno, err.message);
+    if (typeof syscall === 'string') assert.equal(err.syscall, syscall);
+    else if (syscall) assert.match(String(err.syscall), syscall);
+    assert.ok(err.message.startsWith(code), `message starts with the code: ${err.message}`);
+    return true;
+  });
+}
+
+/** Asserts an error with this code (and message pattern). */
+export function assertCode(fn: () => unknown, code: string, message?: RegExp): void {
+  assert.throws(fn, (err: NodeJS.ErrnoException) => {
+    assert.equal(err.code, code, err.message);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+export async function assertRejects(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  await assert.rejects(p, (err: NodeJS.ErrnoException) => {
+    assert.equal(err.code, code, err.message);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+/** One way of making a buffer, as the conformance suite sees it. */
+export interface Subject {
+  /** Label in test titles, e.g. 'udmabuf', 'import(dma-heap)'. */
+  label: string;
+  /** What buf.exporter says. */
+  exporter: string;
+  /** What info().expName says. */
+  expName: string;
+  make(size: number, opts?: AllocateOptions): DmaBuf;
+  /** Has a real fd. */
+  fd: boolean;
+  /** A real dma-buf fd (kernel SYNC, SET_NAME, fdinfo). */
+  dmabuf: boolean;
+  /** Honours `segments` and migrates storage. */
+  migrates: boolean;
+  /** Honours `deferred`. */
+  defers: boolean;
+}
+
+function imported(inner: Subject): Subject {
+  return {
+    label: `import(${inner.label})`,
+    exporter: inner.dmabuf ? 'import' : inner.exporter,
+    expName: inner.expName,
+    fd: true,
+    dmabuf: inner.dmabuf,
+    migrates: false,
+    defers: false,
+    make(size) {
+      const src = inner.make(size);
+      try {
+        return fromFd(src.fd);
+      } finally {
+        src.close();
+      }
+    },
+  };
+}
+
+/**
+ * The subjects this machine offers. DMABUF_REQUIRE_EXPORTERS (comma-separated) makes
+ * a missing exporter a failure instead of an absence (the VM suite sets it).
+ */
+export function subjects(): Subject[] {
+  const caps = capabilities();
+  const out: Subject[] = [];
+  const heap = caps.heaps.find((h) => h.accessible)?.name;
+  if (caps.exporters.includes('udmabuf')) {
+    out.push({ label: 'udmabuf', exporter: 'udmabuf', expName: 'udmabuf', fd: true, dmabuf: true, migrates: true, defers: true,
+      make: (size, opts) => allocate(size, { ...opts, exporter: 'udmabuf' }) });
+  }
+  if (caps.exporters.includes('dma-heap') && heap) {
+    out.push({ label: `dma-heap(${heap})`, exporter: 'dma-heap', expName: heap, fd: true, dmabuf: true, migrates: false, defers: true,
+      make: (size, opts) => allocate(size, { ...opts, exporter: 'dma-heap', heap }) });
+  }
+  if (caps.exporters.includes('memfd')) {
+    out.push({ label: 'memfd', exporter: 'memfd', expName: 'memfd', fd: true, dmabuf: false, migrates: false, defers: true,
+      make: (size, opts) => allocate(size, { ...opts, exporter: 'memfd' }) });
+  }
+  out.push({ label: 'memory', exporter: 'memory', expName: 'memory', fd: false, dmabuf: false, migrates: true, defers: true,
+    make: (size, opts) => allocate(size, { ...opts, exporter: 'memory' }) });
+  for (const s of [...out]) if (s.fd) out.push(imported(s));
+  const required = (process.env.DMABUF_REQUIRE_EXPORTERS ?? '').split(',').filter(Boolean);
+  for (const r of required) {
+    if (!out.some((s) => s.exporter === r)) {
+      throw new Error(`DMABUF_REQUIRE_EXPORTERS names '${r}', which this machine does not offer: ${JSON.stringify(caps)}`);
+    }
+  }
+  return out;
+}
+
+export const hasNative = nativeOrNull() !== null;
+
+/** Counts of tests run per subject label, printed at the end of a run (see 99.summary). */
+export const tally = new Map<string, number>();
+export function count(label: string): void {
+  tally.set(label, (tally.get(label) ?? 0) + 1);
+}
