@@ -11,7 +11,7 @@ const path = require('path');
 const ROOT = path.resolve(__dirname, '..', '..');
 const TARGET_MODULES = ['vgem', 'vivid', '9pnet_virtio', '9p'];
 const PASS_ENV = /^(CI|DMABUF_.*|NODE_OPTIONS|FORCE_COLOR|NO_COLOR)$/;
-const P9_OPTS = 'trans=virtio,version=9p2000.L,msize=512000,cache=mmap';
+const P9_OPTS = process.env.XP || 'trans=virtio,version=9p2000.L,msize=512000,cache=mmap';
 
 const log = (msg) => process.stderr.write(`dmabuf vm: ${msg}\n`);
 const die = (msg, code = 125) => { log(msg); process.exit(code); };
