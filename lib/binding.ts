@@ -87,6 +87,9 @@ export interface NativeBinding {
   /** DMA_BUF_IOCTL_IMPORT_SYNC_FILE. */
   dmaBufImportSyncFile(fd: number, flags: number, syncFileFd: number): void;
 
+  /** ioctl(fd, request, data): the struct is read from and written back to `data`; returns the ioctl's result. */
+  ioctl(fd: number, request: number, data: ArrayBufferView): number;
+
   // mappings: mmap(MAP_SHARED) returns a handle owned by this Node environment
   mmap(fd: number, length: number, offset: number, writable: boolean): number;
   /** Detaches the mapping's view (if any), then munmaps. Unknown handle: EINVAL-shaped error. */

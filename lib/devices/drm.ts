@@ -1,0 +1,145 @@
+// DRM devices as importers and exporters of dma-bufs: PRIME import (the kernel's own
+// dma_buf_attach + map run), dumb buffers exported through PRIME, and vgem's fences.
+// Struct layouts from include/uapi/drm/drm.h, drm_mode.h and vgem_drm.h.
+import { readdirSync, readlinkSync } from 'node:fs';
+import { native } from '../binding';
+import { fromFd } from '../allocate';
+import type { DmaBuf } from '../dma-buf';
+import { DmaBufError, codes } from '../errors';
+
+const IOC_WRITE = 1;
+const IOC_READWRITE = 3;
+const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (0x64 << 8) | nr) >>> 0;
+
+/** DRM_IOCTL_* numbers (type 'd'). */
+export const DRM_IOCTL = {
+  GEM_CLOSE: ioc(IOC_WRITE, 0x09, 8),
+  PRIME_HANDLE_TO_FD: ioc(IOC_READWRITE, 0x2d, 12),
+  PRIME_FD_TO_HANDLE: ioc(IOC_READWRITE, 0x2e, 12),
+  MODE_CREATE_DUMB: ioc(IOC_READWRITE, 0xb2, 32),
+  VGEM_FENCE_ATTACH: ioc(IOC_READWRITE, 0x40 + 0x1, 16),
+  VGEM_FENCE_SIGNAL: ioc(IOC_WRITE, 0x40 + 0x2, 8),
+} as const;
+
+const DRM_RDWR = 2;
+const DRM_CLOEXEC = 0o2000000;
+export const VGEM_FENCE_WRITE = 1;
+
+/** A GEM object on a DRM device, by handle. */
+export class GemObject implements Disposable {
+  #dev: DrmDevice | null;
+  constructor(dev: DrmDevice, readonly handle: number) {
+    this.#dev = dev;
+  }
+  /** DRM_IOCTL_GEM_CLOSE (once). */
+  close(): void {
+    const dev = this.#dev;
+    this.#dev = null;
+    if (dev && !dev.closed) dev.ioctl('GEM_CLOSE', u32s(8, [this.handle]));
+  }
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function u32s(size: number, values: number[]): DataView {
+  const d = new DataView(new ArrayBuffer(size));
+  values.forEach((v, i) => d.setUint32(i * 4, v >>> 0, true));
+  return d;
+}
+
+/** An open DRM node (/dev/dri/cardN or renderDN). */
+export class DrmDevice implements Disposable {
+  #fd: number;
+  constructor(readonly path: string, readonly driver: string) {
+    this.#fd = native().open(path, native().constants.O_RDWR);
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  get fd(): number {
+    if (this.#fd < 0) throw new DmaBufError(codes.CLOSED, `${this.path}: the device has been closed`);
+    return this.#fd;
+  }
+
+  /** @internal */
+  ioctl(name: keyof typeof DRM_IOCTL, data: DataView): void {
+    try {
+      native().ioctl(this.fd, DRM_IOCTL[name], data);
+    } catch (err) {
+      Object.assign(err as object, { ioctl: `DRM_IOCTL_${name}`, path: this.path });
+      (err as Error).message = (err as Error).message.replace(/ioctl\(0x[0-9a-f]+\)/, `ioctl(DRM_IOCTL_${name})`) + ` '${this.path}'`;
+      throw err;
+    }
+  }
+
+  /** DRM_IOCTL_PRIME_FD_TO_HANDLE: the device imports the buffer (dma_buf_attach + map in the kernel). */
+  importDmaBuf(buf: DmaBuf): GemObject {
+    const d = u32s(12, [0, 0, buf.fd]);
+    this.ioctl('PRIME_FD_TO_HANDLE', d);
+    return new GemObject(this, d.getUint32(0, true));
+  }
+
+  /** DRM_IOCTL_MODE_CREATE_DUMB: a buffer the device allocates. */
+  createDumb(width: number, height: number, bpp: number): { gem: GemObject; pitch: number; size: number } {
+    const d = u32s(32, [height, width, bpp, 0]);
+    this.ioctl('MODE_CREATE_DUMB', d);
+    return { gem: new GemObject(this, d.getUint32(16, true)), pitch: d.getUint32(20, true), size: Number(d.getBigUint64(24, true)) };
+  }
+
+  /** DRM_IOCTL_PRIME_HANDLE_TO_FD: the device exports a GEM object as a dma-buf. */
+  exportDmaBuf(gem: GemObject): DmaBuf {
+    const d = u32s(12, [gem.handle, DRM_RDWR | DRM_CLOEXEC, 0]);
+    this.ioctl('PRIME_HANDLE_TO_FD', d);
+    return fromFd(d.getInt32(8, true), { takeOwnership: true });
+  }
+
+  /** DRM_IOCTL_VGEM_FENCE_ATTACH: an unsignalled fence on the object (write: exclusive). Returns its id. */
+  vgemFenceAttach(gem: GemObject, write: boolean): number {
+    const d = u32s(16, [gem.handle, write ? VGEM_FENCE_WRITE : 0, 0, 0]);
+    this.ioctl('VGEM_FENCE_ATTACH', d);
+    return d.getUint32(8, true);
+  }
+
+  /** DRM_IOCTL_VGEM_FENCE_SIGNAL. */
+  vgemFenceSignal(fence: number): void {
+    this.ioctl('VGEM_FENCE_SIGNAL', u32s(8, [fence, 0]));
+  }
+
+  close(): void {
+    if (this.#fd >= 0) native().close(this.#fd);
+    this.#fd = -1;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** DRM card nodes and their drivers (from /sys/class/drm/cardN/device/driver). */
+export function drmDevices(): Array<{ path: string; driver: string }> {
+  let names: string[] = [];
+  try {
+    names = readdirSync('/sys/class/drm').filter((n) => /^card\d+$/.test(n));
+  } catch {
+    return [];
+  }
+  return names.sort().map((n) => {
+    let driver = '';
+    try {
+      driver = readlinkSync(`/sys/class/drm/${n}/device/driver`).split('/').pop() ?? '';
+    } catch {
+      // no driver link
+    }
+    return { path: `/dev/dri/${n}`, driver };
+  });
+}
+
+/** Opens the vgem card (modprobe vgem first). */
+export function openVgem(): DrmDevice {
+  const found = drmDevices().find((d) => d.driver === 'vgem');
+  if (!found) throw new DmaBufError(codes.UNAVAILABLE, 'no vgem DRM device: load the vgem module (modprobe vgem)');
+  return new DrmDevice(found.path, found.driver);
+}
