@@ -2,7 +2,8 @@
 import { native } from './binding';
 import { capabilities, type BuiltinExporter } from './capabilities';
 import { DmaBuf } from './dma-buf';
-import { argType, argValue } from './errors';
+import { argType, argValue, systemError } from './errors';
+import { memfdProblem } from './exporters/memfd-util';
 import { DmaHeapOps, type DmaHeapOptions } from './exporters/dma-heap';
 import { checkImportable, ImportOps } from './exporters/import';
 import { MemfdOps } from './exporters/memfd';
@@ -35,6 +36,8 @@ const builtin: Record<BuiltinExporter, ExporterFactory> = {
 
 /** The memfd exporter over a dup of the caller's memfd (checked as udmabuf checks it). */
 function adoptMemfd(size: number, memfd: number): DmaBufOps {
+  const p = memfdProblem(memfd, 0, size, v.PAGE_SIZE);
+  if (p) throw systemError(p.code, { syscall: 'fcntl', fd: memfd }, p.why);
   const b = native();
   const own = b.dup(memfd);
   try {

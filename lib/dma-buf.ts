@@ -1,5 +1,6 @@
 // DmaBuf: the object model. One state machine for every exporter: references,
 // attachments and their mappings, CPU-access brackets, kmaps, release exactly once.
+import { isMainThread } from 'node:worker_threads';
 import { DmaBufError, codes, closedError, systemError, argType } from './errors';
 import { validateDevice, type Device, type Segment } from './layout';
 import type { AttachmentInfo, DmaBufOps } from './ops';
@@ -56,7 +57,7 @@ export class Attachment implements AttachmentInfo, Disposable {
   map(direction: DmaDirection = 'bidirectional'): SgTable {
     const dir = v.dmaDirection(direction);
     if (this.#buf.closed) throw closedError('map');
-    if (this.#detached) throw new DmaBufError(codes.NOT_ATTACHED, `map: the attachment of '${this.device.name}' has been detached`);
+    if (this.#detached || !this.#buf.attachments.includes(this)) throw new DmaBufError(codes.NOT_ATTACHED, `map: the attachment of '${this.device.name}' is not attached (detached, or never attached)`);
     const segments = this.#buf[kOps].map(this, dir, this.#buf[kAttachments]());
     const table: SgTable = Object.freeze({ segments: Object.freeze(segments.map((s) => Object.freeze({ ...s }))), direction: dir });
     this.#tables.add(table);
@@ -124,13 +125,20 @@ export class CpuAccessGuard implements Disposable {
   }
 }
 
-const registry = new FinalizationRegistry<DmaBufOps>((ops) => {
+/** Storage not yet released, so a worker thread's end can release it (its fds are process-wide). */
+const live = new Set<DmaBufOps>();
+
+function releaseQuietly(ops: DmaBufOps): void {
+  live.delete(ops);
   try {
     ops.release();
   } catch {
     // a safety net only; close() is the lifetime mechanism
   }
-});
+}
+
+const registry = new FinalizationRegistry<DmaBufOps>(releaseQuietly);
+if (!isMainThread) process.once('exit', () => [...live].forEach(releaseQuietly));
 
 /** A dma-buf: fixed size, an exporter, references, attachments, CPU access. */
 export class DmaBuf implements Disposable {
@@ -154,6 +162,7 @@ export class DmaBuf implements Disposable {
     if (typeof ops.exporter !== 'string' || ops.exporter === '') throw argType('ops.exporter', 'a non-empty string', ops.exporter);
     v.bufferSize(ops.size, 'ops.size');
     this[kOps] = ops;
+    live.add(ops);
     registry.register(this, ops, this);
   }
 
@@ -513,6 +522,7 @@ export class DmaBuf implements Disposable {
   #release(): void {
     this.#closed = true;
     registry.unregister(this);
+    live.delete(this[kOps]);
     this.#kunmapAll();
     this.#attachments.clear();
     this.#idle();

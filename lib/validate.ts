@@ -14,7 +14,7 @@ const DMA_DIRECTIONS: readonly DmaDirection[] = ['to-device', 'from-device', 'bi
 
 export function cpuAccess(dir: unknown, name = 'direction'): CpuAccess {
   if (typeof dir !== 'string') throw argType(name, "one of 'read', 'write', 'readwrite'", dir);
-  if (!(dir in CPU_ACCESS_FLAGS)) throw argValue(name, "one of 'read', 'write', 'readwrite'", dir);
+  if (!Object.hasOwn(CPU_ACCESS_FLAGS, dir)) throw argValue(name, "one of 'read', 'write', 'readwrite'", dir);
   return dir as CpuAccess;
 }
 

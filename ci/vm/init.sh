@@ -20,8 +20,11 @@ done < /dmabuf-vm/modules.load
 # Per-run: vm_root, vm_cwd, vm_nonce, vm_9p_opts, and the exported pass-through env.
 . /dmabuf-vm/vars
 mkdir -p "$vm_root"
-mount -t 9p -o "$vm_9p_opts" proj "$vm_root" || echo "dmabuf vm: could not mount the project tree at $vm_root"
-cd "$vm_cwd" || cd "$vm_root"
+if ! mount -t 9p -o "$vm_9p_opts" proj "$vm_root"; then
+  echo "dmabuf vm: could not mount the project tree at $vm_root"
+  poweroff -f
+fi
+cd "$vm_cwd"
 
 sh /dmabuf-vm/cmd < /dev/null
 rc=$?

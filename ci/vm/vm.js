@@ -9,15 +9,21 @@ const os = require('os');
 const path = require('path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const TARGET_MODULES = ['vgem', 'vivid', '9pnet_virtio', '9p'];
+// Loaded with their dependencies; built-in ones (virtio_pci on 6.12) are skipped.
+const TARGET_MODULES = ['vgem', 'vivid', 'virtio_pci', '9pnet_virtio', '9p'];
 const PASS_ENV = /^(CI|DMABUF_.*|NODE_OPTIONS|FORCE_COLOR|NO_COLOR)$/;
-const P9_OPTS = process.env.XP || 'trans=virtio,version=9p2000.L,msize=512000,cache=mmap';
+// cache=loose: the guest is the only writer while it runs; `sync` before power-off writes back.
+const P9_OPTS = 'trans=virtio,version=9p2000.L,msize=512000,cache=loose';
 
 const log = (msg) => process.stderr.write(`dmabuf vm: ${msg}\n`);
 const die = (msg, code = 125) => { log(msg); process.exit(code); };
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30, ...opts });
 const sq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+const apt = (...args) => {
+  const argv = process.getuid() === 0 ? ['apt-get', ...args] : ['sudo', 'apt-get', ...args];
+  return spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
+};
 
 const USAGE = `usage: node ci/vm/vm.js [options] -- <command…>
   --kernel <series>  kernel series, e.g. 6.12 (default) or 6.1   env DMABUF_VM_KERNEL
@@ -51,13 +57,12 @@ function parseArgs(argv) {
 function ensureTools() {
   const missing = ['qemu-system-x86_64', 'busybox', 'xz', 'apt-get', 'dpkg-deb'].filter((t) => !has(t));
   if (!missing.length) return;
-  const sudo = process.getuid() !== 0;
-  const apt = (...args) => spawnSync(sudo ? 'sudo' : 'apt-get', sudo ? ['apt-get', ...args] : args,
-    { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
   const pkgs = ['qemu-system-x86', 'busybox-static', 'xz-utils'];
   log(`missing ${missing.join(', ')}; installing ${pkgs.join(' ')}`);
   if (!apt('install', '-y', '--no-install-recommends', ...pkgs) &&
       !(apt('update') && apt('install', '-y', '--no-install-recommends', ...pkgs))) die('apt-get install failed');
+  const still = missing.filter((t) => !has(t));
+  if (still.length) die(`still missing after apt-get install: ${still.join(', ')}`);
 }
 
 function cacheRoot() {
@@ -111,6 +116,10 @@ function resolveModules(idx, builtin, outDir) {
 function ensureKernel(series) {
   const root = cacheRoot();
   let pick = pickKernel(series);
+  if (!pick && !fs.readdirSync(root).some((d) => d.startsWith(`linux-image-${series}.`))) {
+    log(`apt knows no linux-image-${series}.*-amd64 package; running apt-get update`);
+    if (apt('update')) pick = pickKernel(series);
+  }
   if (!pick) {
     const cached = fs.readdirSync(root).filter((d) => d.startsWith(`linux-image-${series}.`) &&
       fs.existsSync(path.join(root, d, 'ready'))).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
@@ -217,7 +226,7 @@ function ensureInitramfs(kernel) {
     const st = fs.lstatSync(`/${top}`, { throwIfNoEntry: false });
     if (st && st.isSymbolicLink()) c.symlinkTop(top, fs.readlinkSync(`/${top}`));
   }
-  for (const d of ['proc', 'sys', 'dev', 'tmp', 'run', 'root', 'mnt']) c.mkdirs(d);
+  for (const d of ['proc', 'sys', 'dev', 'tmp', 'mnt']) c.mkdirs(d);
   c.file('/init', init, 0o100755);
   c.file('/bin/busybox', fs.readFileSync(busybox), 0o100755);
   c.file(node, fs.readFileSync(node), 0o100755);
@@ -232,7 +241,9 @@ function ensureInitramfs(kernel) {
   c.file('/dmabuf-vm/modules.load', modLoad);
   for (const f of fs.readdirSync(path.join(kernel.dir, 'modules'))) c.file(`/dmabuf-vm/modules/${f}`, fs.readFileSync(path.join(kernel.dir, 'modules', f)));
   c.close();
-  for (const f of fs.readdirSync(kernel.dir)) if (/^initramfs-.*\.cpio$/.test(f)) fs.rmSync(path.join(kernel.dir, f));
+  for (const f of fs.readdirSync(kernel.dir)) {
+    if (/^initramfs-.*\.cpio$/.test(f) && f !== path.basename(out)) fs.rmSync(path.join(kernel.dir, f), { force: true });
+  }
   fs.renameSync(tmp, out);
   return out;
 }
@@ -304,7 +315,7 @@ function boot(kernel, initrd, opts, nonce) {
     if (pending && status === null) process.stdout.write(Buffer.from(pending, 'latin1'));
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
     if (ended) { log(ended.why); process.exit(ended.code); }
-    if (status === null) die(`guest ended without an exit status (kernel panic or crash?); qemu ${signal || `exit ${code}`} after ${secs} s`);
+    if (status === null) die(`guest ended without an exit status (setup failure, kernel panic or crash: see above); qemu ${signal || `exit ${code}`} after ${secs} s`);
     log(`guest command exited ${status} after ${secs} s`);
     process.exit(status);
   });
@@ -313,12 +324,17 @@ function boot(kernel, initrd, opts, nonce) {
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (process.platform !== 'linux' || process.arch !== 'x64') die('the VM harness needs an x86-64 Linux host');
-  ensureTools();
-  fs.mkdirSync(cacheRoot(), { recursive: true });
-  const kernel = ensureKernel(opts.kernel);
-  const base = ensureInitramfs(kernel);
+  let kernel, initrd;
   const nonce = crypto.randomBytes(6).toString('hex');
-  boot(kernel, runInitrd(base, opts, nonce), opts, nonce);
+  try {
+    ensureTools();
+    fs.mkdirSync(cacheRoot(), { recursive: true });
+    kernel = ensureKernel(opts.kernel);
+    initrd = runInitrd(ensureInitramfs(kernel), opts, nonce);
+  } catch (e) {
+    die(`setup failed: ${e.message}`);
+  }
+  boot(kernel, initrd, opts, nonce);
 }
 
 main();

@@ -5,6 +5,9 @@ import { systemError } from '../errors';
 import { fdKind, fdLink } from '../fdinfo';
 
 export const HUGE_PAGE_SIZE = 2 * 1024 * 1024;
+/** statfs f_type of shmem (memfds, tmpfs) and hugetlbfs: the files udmabuf takes. */
+const TMPFS_MAGIC = 0x01021994;
+const HUGETLBFS_MAGIC = 0x958458f6;
 
 /** A new sealed memfd of `size` bytes (F_SEAL_SHRINK, so udmabuf accepts it). */
 export function sealedMemfd(name: string, size: number, hugetlb: boolean): number {
@@ -30,11 +33,10 @@ export function memfdProblem(fd: number, offset: number, size: number, pageSize:
   const c = b.constants;
   if (offset % pageSize !== 0) return { code: 'EINVAL', why: `offset ${offset} is not a multiple of the page size (${pageSize})` };
   if (size % pageSize !== 0 || size === 0) return { code: 'EINVAL', why: `size ${size} is not a positive multiple of the page size (${pageSize})` };
-  const kind = fdKind(fd);
-  if (kind === 'closed') return { code: 'EBADFD', why: `fd ${fd} is not open` };
-  const link = fdLink(fd) ?? '';
-  if (kind !== 'memfd' && !link.startsWith('/memfd:') && !link.includes('hugetlb')) {
-    return { code: 'EBADFD', why: `fd ${fd} is not a memfd (it is ${link})` };
+  if (fdKind(fd) === 'closed') return { code: 'EBADFD', why: `fd ${fd} is not open` };
+  const fsType = b.fstatfsType(fd);
+  if (fsType !== TMPFS_MAGIC && fsType !== HUGETLBFS_MAGIC) {
+    return { code: 'EBADFD', why: `fd ${fd} is not a memfd (it is ${fdLink(fd)})` };
   }
   let seals: number;
   try {
