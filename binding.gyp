@@ -12,8 +12,10 @@
         ],
         'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
         # _ALL: a stray std::exception (e.g. bad_alloc) becomes a JS Error, not an abort.
+        # SWALLOW_UNTHROWABLE: an error raised while a worker is being terminated is
+        # dropped; otherwise the failed napi_throw rethrows and std::terminate()s the process.
         'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'NODE_ADDON_API_CPP_EXCEPTIONS_ALL',
-                    'NODE_ADDON_API_DISABLE_DEPRECATED'],
+                    'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS', 'NODE_ADDON_API_DISABLE_DEPRECATED'],
         'cflags': ['-Wall', '-Wextra'],
         'cflags!': ['-fno-exceptions'],
         'cflags_cc': ['-std=c++17', '-fexceptions', '-Wall', '-Wextra'],

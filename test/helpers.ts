@@ -2,7 +2,8 @@
 // and assertions on error shape.
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { allocate, capabilities, fromFd, type AllocateOptions, type DmaBuf } from '../lib';
+import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type DmaBuf } from '../lib';
+import { drmDevices, openVgem } from '../lib/devices/drm';
 import { nativeOrNull } from '../lib/binding';
 
 /** Open fds of this process. */
@@ -113,6 +114,15 @@ export function subjects(): Subject[] {
   out.push({ label: 'memory', exporter: 'memory', expName: 'memory', fd: false, dmabuf: false, migrates: true, defers: true,
     make: (size, opts) => allocate(size, { ...opts, exporter: 'memory' }) });
   for (const s of [...out]) if (s.fd) out.push(imported(s));
+  if (drmDevices().some((d) => d.driver === 'vgem')) {
+    out.push({ label: 'import(vgem PRIME)', exporter: 'import', expName: 'drm', fd: true, dmabuf: true, migrates: false, defers: false,
+      make(size) {
+        using vgem = openVgem();
+        const { gem } = vgem.createDumb(PAGE_SIZE / 4, size / PAGE_SIZE, 32);
+        using _ = gem;
+        return vgem.exportDmaBuf(gem);
+      } });
+  }
   const required = (process.env.DMABUF_REQUIRE_EXPORTERS ?? '').split(',').filter(Boolean);
   for (const r of required) {
     if (!out.some((s) => s.exporter === r)) {

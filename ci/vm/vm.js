@@ -270,7 +270,7 @@ function runInitrd(base, opts, nonce) {
 
 function boot(kernel, initrd, opts, nonce) {
   const kvm = process.env.DMABUF_VM_KVM === '1';
-  const append = `console=ttyS0 quiet panic=-1 udmabuf.size_limit_mb=512 ${opts.append}`.trim();
+  const append = `console=ttyS0 quiet panic=-1 ${opts.append}`.trim();
   const args = [
     ...(kvm ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
     '-smp', '2', '-m', String(opts.mem), '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',

@@ -118,7 +118,15 @@ export class DrmDevice implements Disposable {
   }
 }
 
-/** DRM card nodes and their drivers (from /sys/class/drm/cardN/device/driver). */
+function basename(link: string): string {
+  try {
+    return readlinkSync(link).split('/').pop() ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** DRM card nodes and their drivers (the device's driver link; vgem's platform device has none, so its own name). */
 export function drmDevices(): Array<{ path: string; driver: string }> {
   let names: string[] = [];
   try {
@@ -127,13 +135,7 @@ export function drmDevices(): Array<{ path: string; driver: string }> {
     return [];
   }
   return names.sort().map((n) => {
-    let driver = '';
-    try {
-      driver = readlinkSync(`/sys/class/drm/${n}/device/driver`).split('/').pop() ?? '';
-    } catch {
-      // no driver link
-    }
-    return { path: `/dev/dri/${n}`, driver };
+    return { path: `/dev/dri/${n}`, driver: basename(`/sys/class/drm/${n}/device/driver`) || basename(`/sys/class/drm/${n}/device`) };
   });
 }
 

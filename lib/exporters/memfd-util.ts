@@ -8,6 +8,8 @@ export const HUGE_PAGE_SIZE = 2 * 1024 * 1024;
 /** statfs f_type of shmem (memfds, tmpfs) and hugetlbfs: the files udmabuf takes. */
 const TMPFS_MAGIC = 0x01021994;
 const HUGETLBFS_MAGIC = 0x958458f6;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
 
 /** A new sealed memfd of `size` bytes (F_SEAL_SHRINK, so udmabuf accepts it). */
 export function sealedMemfd(name: string, size: number, hugetlb: boolean): number {
@@ -35,7 +37,7 @@ export function memfdProblem(fd: number, offset: number, size: number, pageSize:
   if (size % pageSize !== 0 || size === 0) return { code: 'EINVAL', why: `size ${size} is not a positive multiple of the page size (${pageSize})` };
   if (fdKind(fd) === 'closed') return { code: 'EBADFD', why: `fd ${fd} is not open` };
   const fsType = b.fstatfsType(fd);
-  if (fsType !== TMPFS_MAGIC && fsType !== HUGETLBFS_MAGIC) {
+  if ((fsType !== TMPFS_MAGIC && fsType !== HUGETLBFS_MAGIC) || (b.fstat(fd).mode & S_IFMT) !== S_IFREG) {
     return { code: 'EBADFD', why: `fd ${fd} is not a memfd (it is ${fdLink(fd)})` };
   }
   let seals: number;

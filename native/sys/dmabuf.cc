@@ -6,14 +6,11 @@
 #include <cstring>
 
 namespace dmabuf::sys {
-namespace {
 
 int Ioctl(int fd, unsigned long request, void* arg) {
   int r = ioctl(fd, request, arg);
   return r < 0 ? -errno : r;
 }
-
-}  // namespace
 
 int UdmabufCreate(int dev_fd, uint32_t memfd, uint64_t offset, uint64_t size, uint32_t flags) {
   uapi::udmabuf_create create = {memfd, flags, offset, size};

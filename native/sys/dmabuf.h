@@ -8,6 +8,9 @@
 
 namespace dmabuf::sys {
 
+// Any ioctl; returns its non-negative result.
+int Ioctl(int fd, unsigned long request, void* arg);
+
 int UdmabufCreate(int dev_fd, uint32_t memfd, uint64_t offset, uint64_t size, uint32_t flags);
 int UdmabufCreateList(int dev_fd, const std::vector<uapi::udmabuf_create_item>& items, uint32_t flags);
 int DmaHeapAlloc(int heap_fd, uint64_t len, uint32_t fd_flags, uint64_t heap_flags);

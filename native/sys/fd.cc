@@ -50,7 +50,7 @@ int Dup2(int oldfd, int newfd) {
 int64_t FdSize(int fd) {
   off_t end = lseek(fd, 0, SEEK_END);
   if (end < 0) {
-    // dma-bufs before Linux 3.12 cannot seek; their inode size is still right.
+    // Unseekable fds (pipes; dma-bufs before Linux 3.12): report fstat's st_size.
     if (errno != ESPIPE && errno != EINVAL) return -errno;
     struct stat st;
     if (fstat(fd, &st) < 0) return -errno;
