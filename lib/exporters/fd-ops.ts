@@ -44,11 +44,13 @@ export abstract class FdOps extends StorageOps<number> {
     native().mapWrite(this.#wholeHandle(), offset, source);
   }
 
+  /** Maps from offset 0 and views one page: DRM's shmem helpers (vgem PRIME exports)
+   *  ignore mmap's page offset and would show page 0 at any offset. */
   kmap(page: number): Uint8Array {
     const b = native();
-    const h = b.mmap(this.storage(), PAGE_SIZE, page * PAGE_SIZE, this.writable);
+    const h = b.mmap(this.storage(), (page + 1) * PAGE_SIZE, 0, this.writable);
     try {
-      const view = new Uint8Array(b.mapView(h));
+      const view = new Uint8Array(b.mapView(h), page * PAGE_SIZE, PAGE_SIZE);
       this.#kmaps.set(view, h);
       return view;
     } catch (err) {
