@@ -7,6 +7,7 @@
           'native/binding.cc',
           'native/errors.cc',
           'native/mapping.cc',
+          'native/watcher.cc',
           'native/sys/fd.cc',
           'native/sys/dmabuf.cc',
         ],

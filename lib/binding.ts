@@ -44,8 +44,20 @@ export interface NativeStat {
   nlink: number;
 }
 
+/** Readiness of an fd on the event loop (uv_poll_t). */
+export interface NativeFdWatcher {
+  /** Watch for UV_READABLE (1, POLLIN) and/or UV_WRITABLE (2, POLLOUT); idempotent. */
+  start(events: number): void;
+  stop(): void;
+  /** Stops and frees the watcher; further start() fails with EBADF. */
+  close(): void;
+}
+
 export interface NativeBinding {
   readonly constants: NativeConstants;
+  /** new FdWatcher(fd, cb): cb(status, events) runs on the event loop; status is 0 or -errno.
+   *  Fails (EPERM, syscall uv_poll_init) for fds epoll cannot watch, such as memfds and regular files. */
+  readonly FdWatcher: new (fd: number, callback: (status: number, events: number) => void) => NativeFdWatcher;
 
   // memfd and plain fds
   memfdCreate(name: string, flags: number): number;

@@ -11,6 +11,7 @@
 
 #include "errors.h"
 #include "mapping.h"
+#include "watcher.h"
 #include "sys/dmabuf.h"
 #include "sys/fd.h"
 
@@ -82,6 +83,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMappings(env);
   auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
   exports.Set("constants", Constants(env));
+  FdWatcher::Init(env, exports);
 
   fn("memfdCreate", [](Info info) {
     const std::string name = ArgString(info[0], "name");

@@ -1,0 +1,74 @@
+#include "watcher.h"
+
+#include "errors.h"
+
+namespace dmabuf {
+
+void FdWatcher::Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("FdWatcher", DefineClass(env, "FdWatcher",
+                                       {InstanceMethod<&FdWatcher::Start>("start"),
+                                        InstanceMethod<&FdWatcher::Stop>("stop"),
+                                        InstanceMethod<&FdWatcher::Close>("close")}));
+}
+
+// new FdWatcher(fd, callback(status, events)): status is 0 or a negative errno.
+FdWatcher::FdWatcher(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<FdWatcher>(info), context_(info.Env(), "dmabuf:FdWatcher"), fd_(ArgFd(info[0])) {
+  if (!info[1].IsFunction()) throw ArgTypeError(info[1], "callback", "a function");
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok) throw Napi::Error::New(info.Env(), "no event loop");
+  handle_ = new uv_poll_t;
+  const int r = uv_poll_init(loop, handle_, fd_);
+  if (r < 0) {
+    delete handle_;
+    handle_ = nullptr;
+    throw ErrnoError(info.Env(), r, {"uv_poll_init", nullptr, fd_});
+  }
+  handle_->data = this;
+  callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+}
+
+FdWatcher::~FdWatcher() { Release(); }
+
+void FdWatcher::Release() {
+  if (handle_ == nullptr) return;
+  uv_poll_stop(handle_);
+  handle_->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  handle_ = nullptr;
+  if (active_) Unref();
+  active_ = false;
+}
+
+// start(events): UV_READABLE (POLLIN) | UV_WRITABLE (POLLOUT); keeps the watcher alive while active.
+Napi::Value FdWatcher::Start(const Napi::CallbackInfo& info) {
+  const int events = static_cast<int>(ArgInt(info[0], "events", 1, UV_READABLE | UV_WRITABLE | UV_DISCONNECT | UV_PRIORITIZED));
+  if (handle_ == nullptr) throw ErrnoError(info.Env(), -EBADF, {"uv_poll_start", nullptr, fd_, nullptr, "the watcher is closed"});
+  const int r = uv_poll_start(handle_, events, OnPoll);
+  if (r < 0) throw ErrnoError(info.Env(), r, {"epoll_ctl", nullptr, fd_});
+  if (!active_) Ref();
+  active_ = true;
+  return info.Env().Undefined();
+}
+
+Napi::Value FdWatcher::Stop(const Napi::CallbackInfo& info) {
+  if (handle_ != nullptr) uv_poll_stop(handle_);
+  if (active_) Unref();
+  active_ = false;
+  return info.Env().Undefined();
+}
+
+Napi::Value FdWatcher::Close(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+void FdWatcher::OnPoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<FdWatcher*>(handle->data);
+  if (self == nullptr) return;
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)}, self->context_);
+}
+
+}  // namespace dmabuf
