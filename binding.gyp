@@ -8,6 +8,8 @@
           'native/errors.cc',
           'native/mapping.cc',
           'native/watcher.cc',
+          'native/fence.cc',
+          'native/sys/sync_file.cc',
           'native/sys/fd.cc',
           'native/sys/dmabuf.cc',
         ],

@@ -53,6 +53,21 @@ export interface NativeFdWatcher {
   close(): void;
 }
 
+export interface NativeFenceInfo {
+  objName: string;
+  driverName: string;
+  status: number;
+  flags: number;
+  timestampNs: bigint;
+}
+
+export interface NativeSyncFileInfo {
+  name: string;
+  status: number;
+  flags: number;
+  fences: NativeFenceInfo[];
+}
+
 export interface NativeBinding {
   readonly constants: NativeConstants;
   /** new FdWatcher(fd, cb): cb(status, events) runs on the event loop; status is 0 or -errno.
@@ -98,6 +113,11 @@ export interface NativeBinding {
   dmaBufExportSyncFile(fd: number, flags: number): number;
   /** DMA_BUF_IOCTL_IMPORT_SYNC_FILE. */
   dmaBufImportSyncFile(fd: number, flags: number, syncFileFd: number): void;
+
+  /** SYNC_IOC_FILE_INFO with every fence. status: 1 signalled, 0 active, < 0 error. */
+  syncFileInfo(fd: number): NativeSyncFileInfo;
+  /** SYNC_IOC_MERGE; returns the new sync_file fd. */
+  syncFileMerge(fd: number, fd2: number, name: string): number;
 
   /** ioctl(fd, request, data): the struct is read from and written back to `data`; returns the ioctl's result. */
   ioctl(fd: number, request: number, data: ArrayBufferView): number;

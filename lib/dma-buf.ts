@@ -6,6 +6,7 @@ import { validateDevice, type Device, type Segment } from './layout';
 import type { AttachmentInfo, DmaBufOps } from './ops';
 import type { DmaBufInfo } from './fdinfo';
 import * as alloc from './allocate';
+import { SyncFile } from './sync-file';
 import type { AllocateOptions, FromFdOptions } from './allocate';
 import * as v from './validate';
 import type { CpuAccess, DmaDirection } from './validate';
@@ -397,6 +398,26 @@ export class DmaBuf implements Disposable {
     const bytes = new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
     if (ops.write) ops.write(off, bytes);
     else this.mmap().set(bytes, off);
+  }
+
+  /** The buffer's implicit fences as a sync_file (Linux 6.0+): 'read' waits for
+   *  writers, 'write'/'readwrite' for every user. */
+  exportSyncFile(direction: CpuAccess): SyncFile {
+    const dir = v.cpuAccess(direction);
+    this.#check('exportSyncFile');
+    const ops = this[kOps];
+    if (!ops.exportSyncFile) throw new DmaBufError(codes.NOT_SUPPORTED, `exportSyncFile: the '${ops.exporter}' exporter has no fences`);
+    return new SyncFile(ops.exportSyncFile(dir));
+  }
+
+  /** Adds a sync_file's fences to the buffer, as read ('read') or write fences. */
+  importSyncFile(file: SyncFile, direction: CpuAccess): void {
+    if (!(file instanceof SyncFile)) throw argType('file', 'a SyncFile', file);
+    const dir = v.cpuAccess(direction);
+    this.#check('importSyncFile');
+    const ops = this[kOps];
+    if (!ops.importSyncFile) throw new DmaBufError(codes.NOT_SUPPORTED, `importSyncFile: the '${ops.exporter}' exporter has no fences`);
+    ops.importSyncFile(file.fd, dir);
   }
 
   /** DMA_BUF_SET_NAME_B: at most 31 bytes; longer names fail with EINVAL, as in the kernel. */

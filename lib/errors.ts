@@ -26,6 +26,8 @@ export const codes = {
   NO_EXTERNAL_BUFFERS: 'ERR_DMABUF_NO_EXTERNAL_BUFFERS',
   /** The native addon is not loadable here. */
   NO_NATIVE: 'ERR_DMABUF_NO_NATIVE',
+  /** The fd is not a sync_file. */
+  NOT_SYNC_FILE: 'ERR_DMABUF_NOT_SYNC_FILE',
   /** A wait (fences, outstanding mappings) ran out of time. */
   TIMEOUT: 'ERR_DMABUF_TIMEOUT',
   INVALID_ARG_TYPE: 'ERR_INVALID_ARG_TYPE',

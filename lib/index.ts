@@ -15,3 +15,5 @@ export type { DmaHeapOptions } from './exporters/dma-heap';
 export type { MemfdOptions } from './exporters/memfd';
 export type { MemoryOptions } from './fallback/memory';
 export { StorageOps, type StorageOptions } from './exporters/storage';
+export { SyncFile, type SyncFileInfo, type FenceInfo, type FenceStatus, type SyncFileFromFdOptions } from './sync-file';
+export { DrmDevice, GemObject, drmDevices, openVgem } from './devices/drm';

@@ -58,6 +58,10 @@ export interface DmaBufOps {
   name?(): string;
   info?(): DmaBufInfo;
   inode?(): number;
+  /** DMA_BUF_IOCTL_EXPORT_SYNC_FILE: returns a sync_file fd (owned by the caller). */
+  exportSyncFile?(direction: CpuAccess): number;
+  /** DMA_BUF_IOCTL_IMPORT_SYNC_FILE. */
+  importSyncFile?(syncFileFd: number, direction: CpuAccess): void;
   /** The current storage chunks, or null while allocation is deferred. */
   layout?(): readonly Segment[] | null;
 }

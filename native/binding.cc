@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "mapping.h"
 #include "watcher.h"
+#include "fence.h"
 #include "sys/dmabuf.h"
 #include "sys/fd.h"
 
@@ -84,6 +85,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
   exports.Set("constants", Constants(env));
   FdWatcher::Init(env, exports);
+  InitFences(env, exports);
 
   fn("memfdCreate", [](Info info) {
     const std::string name = ArgString(info[0], "name");

@@ -194,6 +194,22 @@ for (const s of subjects()) {
       assert.equal(m[4 * PAGE_SIZE], 0xcd);
     });
 
+    if (s.dmabuf) {
+      it('exports its (absent) fences as a signalled sync_file, and imports one', async () => {
+        using sf = buf.exportSyncFile('readwrite');
+        assert.equal(sf.signaled, true);
+        assert.equal(sf.info().status, 'signaled');
+        await sf.wait({ timeout: 1000 });
+        buf.importSyncFile(sf, 'read');
+        await buf.beginCpuAccessAsync('write', { timeout: 1000 });
+        buf.endCpuAccess('write');
+      });
+    } else {
+      it('has no fences to export or import, and says so', () => {
+        assertCode(() => buf.exportSyncFile('read'), 'ERR_DMABUF_NOT_SUPPORTED');
+      });
+    }
+
     it('setName: up to 31 bytes; 32 or more is EINVAL', () => {
       buf.setName('camera-frame-0');
       assert.equal(buf.name, 'camera-frame-0');

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Attachment, DmaBuf, PAGE_SIZE } from '../lib';
+import { Attachment, DmaBuf, PAGE_SIZE, SyncFile } from '../lib';
 import { native } from '../lib/binding';
 import { abuseBinding, abuseWrongReceivers, argLists, members } from './fixtures/abuse';
 import { checkFds, count, openFds, subjects } from './helpers';
@@ -32,6 +32,8 @@ const DMABUF_ARGS: Record<string | symbol, unknown[]> = {
   write: [0, new Uint8Array(4)],
   setName: ['x'],
   info: [],
+  exportSyncFile: ['read'],
+  importSyncFile: [Object.create(SyncFile.prototype), 'read'],
 };
 /** The public members: string keys and Symbol.dispose (other symbols are the module's internals). */
 function publicMembers(proto: object): ReturnType<typeof members> {

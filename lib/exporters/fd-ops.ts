@@ -3,6 +3,7 @@
 // The fd number stays the same for the buffer's life, across migrations (dup3).
 import { native } from '../binding';
 import { DmaBufError, codes } from '../errors';
+import { READABLE, Readiness, WRITABLE } from '../readiness';
 import { parseDmaBufInfo, readFdInfo, type DmaBufInfo } from '../fdinfo';
 import { CPU_ACCESS_FLAGS, PAGE_SIZE, type CpuAccess } from '../validate';
 import { StorageOps } from './storage';
@@ -17,6 +18,11 @@ export abstract class FdOps extends StorageOps<number> {
   #wholeView: Uint8Array | null = null;
   readonly #kmaps = new Map<Uint8Array, number>();
   #writable: boolean | undefined;
+  #readiness: Readiness | null = null;
+
+  #fences(): Readiness {
+    return (this.#readiness ??= new Readiness(this.storage()));
+  }
 
   /** Whether the fd allows PROT_WRITE mappings (not an O_RDONLY heap buffer). */
   protected get writable(): boolean {
@@ -82,23 +88,20 @@ export abstract class FdOps extends StorageOps<number> {
     native().dmaBufSync(this.storage(), flags);
   }
 
-  /** Polls the fd (POLLIN: no pending writer; POLLOUT: no pending user) without blocking. */
-  async waitFences(dir: CpuAccess, timeoutMs: number): Promise<void> {
-    const b = native();
-    const fd = this.storage();
-    const want = dir === 'read' ? b.constants.POLLIN : b.constants.POLLOUT;
-    const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
-    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-      const rev = b.poll(fd, want, 0);
-      if (rev & want) return;
-      if (rev & (b.constants.POLLERR | b.constants.POLLNVAL)) {
-        throw new DmaBufError(codes.NOT_SUPPORTED, `beginCpuAccessAsync: poll() on fd ${fd} reported ${rev & b.constants.POLLNVAL ? 'POLLNVAL' : 'POLLERR'}`);
-      }
-      if (Date.now() >= deadline) {
-        throw new DmaBufError(codes.TIMEOUT, `beginCpuAccessAsync('${dir}'): the buffer's fences were not signalled within ${timeoutMs} ms`);
-      }
-      await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
-    }
+  /** Waits on the event loop for the implicit fences: POLLIN means no pending writer
+   *  (enough to read), POLLOUT no pending user at all (needed to write). */
+  waitFences(dir: CpuAccess, timeoutMs: number): Promise<void> {
+    return this.#fences().wait(dir === 'read' ? READABLE : WRITABLE, timeoutMs, `beginCpuAccessAsync('${dir}'): the buffer's fences`);
+  }
+
+  /** DMA_BUF_IOCTL_EXPORT_SYNC_FILE: READ waits for writers, WRITE/RW for every user. */
+  exportSyncFile(dir: CpuAccess): number {
+    return native().dmaBufExportSyncFile(this.storage(), CPU_ACCESS_FLAGS[dir]);
+  }
+
+  /** DMA_BUF_IOCTL_IMPORT_SYNC_FILE: adds the fences as read (READ) or write fences. */
+  importSyncFile(syncFd: number, dir: CpuAccess): void {
+    native().dmaBufImportSyncFile(this.storage(), CPU_ACCESS_FLAGS[dir], syncFd);
   }
 
   setName(name: string): void {
@@ -139,6 +142,7 @@ export abstract class FdOps extends StorageOps<number> {
     const b = native();
     b.dup2(next, old);
     b.close(next);
+    this.#readiness?.reset();
     return old;
   }
 
@@ -155,6 +159,8 @@ export abstract class FdOps extends StorageOps<number> {
   }
 
   protected free(fd: number): void {
+    this.#readiness?.close('beginCpuAccessAsync');
+    this.#readiness = null;
     this.#unmapViews();
     native().close(fd);
   }

@@ -1,7 +1,7 @@
 // The memfd exporter: real shared memory behind a real fd, for Linux without udmabuf.
 // Not a dma-buf: SYNC is a no-op (after the kernel's flag checks), names live here.
 import { native } from '../binding';
-import { systemError } from '../errors';
+import { DmaBufError, codes, systemError } from '../errors';
 import { fdLink, type DmaBufInfo } from '../fdinfo';
 import { checkName, checkSyncFlags } from '../kernel-rules';
 import type { Layout } from '../layout';
@@ -15,6 +15,10 @@ export interface MemfdOptions {
   hugetlb?: boolean;
   /** Allocate at the first use instead of now. */
   deferred?: boolean;
+}
+
+function notDmaBuf(what: string): DmaBufError {
+  return new DmaBufError(codes.NOT_SUPPORTED, `${what}: a memfd is not a dma-buf and carries no fences`);
 }
 
 export class MemfdOps extends FdOps {
@@ -44,6 +48,14 @@ export class MemfdOps extends FdOps {
   override sync(flags: number): void {
     checkSyncFlags(flags);
     this.storage();
+  }
+
+  override exportSyncFile(): number {
+    throw notDmaBuf('exportSyncFile');
+  }
+
+  override importSyncFile(): void {
+    throw notDmaBuf('importSyncFile');
   }
 
   override setName(name: string): void {
