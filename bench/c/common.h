@@ -31,14 +31,14 @@ static inline double now_ns(void) {
   return (double)t.tv_sec * 1e9 + (double)t.tv_nsec;
 }
 
-static void die(const char *what) {
+__attribute__((unused)) static void die(const char *what) {
   fprintf(stderr, "%s: %s\n", what, strerror(errno));
   exit(1);
 }
 
 enum kind { K_MEMFD, K_UDMABUF, K_HEAP };
 
-static enum kind parse_kind(const char *s) {
+__attribute__((unused)) static enum kind parse_kind(const char *s) {
   if (!strcmp(s, "memfd")) return K_MEMFD;
   if (!strcmp(s, "udmabuf")) return K_UDMABUF;
   if (!strcmp(s, "dma-heap")) return K_HEAP;
@@ -47,7 +47,7 @@ static enum kind parse_kind(const char *s) {
 }
 
 /* The device a kind allocates from (/dev/udmabuf, /dev/dma_heap/system), or -1 for memfd. */
-static int open_dev(enum kind k) {
+__attribute__((unused)) static int open_dev(enum kind k) {
   int fd = -1;
   if (k == K_UDMABUF) fd = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
   if (k == K_HEAP) fd = open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC);
@@ -56,7 +56,7 @@ static int open_dev(enum kind k) {
 }
 
 /* A sealed memfd, as the memfd exporter and udmabuf want it. */
-static int sealed_memfd(size_t size) {
+__attribute__((unused)) static int sealed_memfd(size_t size) {
   int fd = memfd_create("dmabuf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) die("memfd_create");
   if (ftruncate(fd, (off_t)size) < 0) die("ftruncate");
@@ -65,7 +65,7 @@ static int sealed_memfd(size_t size) {
 }
 
 /* A new buffer of `size` bytes; its fd (a dma-buf for udmabuf and dma-heap). */
-static int make_buf(enum kind k, int dev, size_t size) {
+__attribute__((unused)) static int make_buf(enum kind k, int dev, size_t size) {
   if (k == K_MEMFD) return sealed_memfd(size);
   if (k == K_UDMABUF) {
     int memfd = sealed_memfd(size);
@@ -80,16 +80,16 @@ static int make_buf(enum kind k, int dev, size_t size) {
   return (int)a.fd;
 }
 
-static void *map_buf(int fd, size_t size) {
+__attribute__((unused)) static void *map_buf(int fd, size_t size) {
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) die("mmap");
   return p;
 }
 
-static void print_samples(const char *name, const double *v, int n, int last) {
+__attribute__((unused)) static void print_samples(const char *name, const double *v, int n, int last) {
   printf("\"%s\":[", name);
   for (int i = 0; i < n; i++) printf("%s%.1f", i ? "," : "", v[i]);
   printf("]%s", last ? "" : ",");
 }
 
-static volatile uint8_t sink;
+__attribute__((unused)) static volatile uint8_t sink;

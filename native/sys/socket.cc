@@ -1,0 +1,213 @@
+#include "socket.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace dmabuf::sys {
+namespace {
+
+constexpr int kFlags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+
+int NewSocket() {
+  const int fd = socket(AF_UNIX, SOCK_SEQPACKET | kFlags, 0);
+  return fd < 0 ? -errno : fd;
+}
+
+void CloseKeepErrno(int fd) {
+  const int e = errno;
+  close(fd);
+  errno = e;
+}
+
+// A filesystem address; "" and paths longer than sun_path are refused.
+int Address(const char* path, sockaddr_un* addr, socklen_t* len) {
+  const size_t n = std::strlen(path);
+  if (n == 0) return -EINVAL;
+  if (n >= sizeof addr->sun_path) return -ENAMETOOLONG;
+  std::memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  std::memcpy(addr->sun_path, path, n);
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n + 1);
+  return 0;
+}
+
+int ConnectRetry(int fd, const sockaddr_un& addr, socklen_t len) {
+  for (;;) {
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), len) == 0) return 0;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+// A socket file whose listener is gone: connecting to it is refused.
+bool IsStaleSocket(const char* path, const sockaddr_un& addr, socklen_t len) {
+  struct stat st;
+  if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) return false;
+  const int probe = NewSocket();
+  if (probe < 0) return false;
+  const int r = ConnectRetry(probe, addr, len);
+  close(probe);
+  return r == -ECONNREFUSED;
+}
+
+}  // namespace
+
+int SocketPair(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | kFlags, 0, fds) < 0 ? -errno : 0; }
+
+int Listen(const char* path, int backlog) {
+  sockaddr_un addr;
+  socklen_t len;
+  if (const int r = Address(path, &addr, &len); r < 0) return r;
+  const int fd = NewSocket();
+  if (fd < 0) return fd;
+  int r = bind(fd, reinterpret_cast<const sockaddr*>(&addr), len);
+  if (r < 0 && errno == EADDRINUSE && IsStaleSocket(path, addr, len)) {
+    unlink(path);
+    r = bind(fd, reinterpret_cast<const sockaddr*>(&addr), len);
+  }
+  if (r < 0) {
+    CloseKeepErrno(fd);
+    return -errno;
+  }
+  if (listen(fd, backlog) < 0) {
+    const int e = errno;
+    close(fd);
+    unlink(path);
+    return -e;
+  }
+  return fd;
+}
+
+int Accept(int fd) {
+  for (;;) {
+    const int r = accept4(fd, nullptr, nullptr, kFlags);
+    if (r >= 0) return r;
+    if (errno == EWOULDBLOCK) return -EAGAIN;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+int Connect(const char* path) {
+  sockaddr_un addr;
+  socklen_t len;
+  if (const int r = Address(path, &addr, &len); r < 0) return r;
+  const int fd = NewSocket();
+  if (fd < 0) return fd;
+  const int r = ConnectRetry(fd, addr, len);
+  // AF_UNIX connects at once or not at all; EINPROGRESS is not expected, but if a kernel
+  // gave it, the socket is usable and a failure would show on its first send or receive.
+  if (r == 0 || r == -EINPROGRESS) return fd;
+  close(fd);
+  return r == -EWOULDBLOCK ? -EAGAIN : r;
+}
+
+int AdoptSocket(int fd) {
+  int domain = 0, type = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return -errno;
+  len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return -errno;
+  if (domain != AF_UNIX || type != SOCK_SEQPACKET) return -EPROTOTYPE;
+  const int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+  const int fdfl = fcntl(fd, F_GETFD);
+  if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) return -errno;
+  return 0;
+}
+
+int64_t SendFds(int fd, const void* data, size_t length, const int* fds, size_t nfds) {
+  if (nfds > kMaxFdsPerMessage) return -EINVAL;
+  iovec iov = {const_cast<void*>(data), length};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  union {
+    cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
+  } control;
+  if (nfds > 0) {
+    std::memset(&control, 0, sizeof control);
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  for (;;) {
+    const ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (r >= 0) return r;
+    if (errno == EWOULDBLOCK) return -EAGAIN;
+    if (errno != EINTR) return -errno;
+  }
+}
+
+int RecvFds(int fd, void* data, size_t length, size_t max_fds, Received* out) {
+  if (max_fds > kMaxFdsPerMessage) max_fds = kMaxFdsPerMessage;
+  iovec iov = {data, length};
+  msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  union {
+    cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
+  } control;
+  if (max_fds > 0) {
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * max_fds);
+  }
+  ssize_t r;
+  for (;;) {
+    r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (r >= 0) break;
+    if (errno == EWOULDBLOCK) return -EAGAIN;
+    if (errno != EINTR) return -errno;
+  }
+  out->bytes = r;
+  out->fds.clear();
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const unsigned char* p = CMSG_DATA(c);
+    for (size_t i = 0; i < n; i++) {
+      int one;
+      std::memcpy(&one, p + i * sizeof(int), sizeof one);
+      out->fds.push_back(one);
+    }
+  }
+  out->truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+  if (msg.msg_flags & MSG_CTRUNC) {
+    // Some fds were dropped by the kernel; the ones that arrived belong to a message that
+    // can no longer be made whole. Close them rather than hand out half a message.
+    for (const int one : out->fds) close(one);
+    out->closed = out->fds.size();
+    out->fds.clear();
+    return -EMSGSIZE;
+  }
+  return 0;
+}
+
+int PeerCred(int fd, PeerCredentials* out) {
+  ucred cred = {};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return -errno;
+  *out = {cred.pid, cred.uid, cred.gid};
+  return 0;
+}
+
+int SocketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+  return err;
+}
+
+int Shutdown(int fd, int how) { return shutdown(fd, how) < 0 ? -errno : 0; }
+
+}  // namespace dmabuf::sys
