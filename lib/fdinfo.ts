@@ -60,6 +60,11 @@ export function fdKind(fd: number): FdKind {
   return 'other';
 }
 
+/** Whether fd is an open dma-buf (readlink /dmabuf:…). */
+export function isDmaBuf(fd: number): boolean {
+  return fdKind(fd) === 'dmabuf';
+}
+
 /** Open fds of this process (for leak checks). */
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length - 1; // minus the fd readdir itself opened

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { evenLayout, incompatibility, planLayout, sgTable, validateDevice } from '../lib/layout';
+import { checkFds } from './helpers';
 
 const MiB = 1024 * 1024;
 
 describe('10 layout: constraints, chunks and scatter-gather tables', () => {
+  checkFds();
+
   it('evenLayout splits into page-multiple chunks that cover the buffer in order', () => {
     for (const [size, n] of [[4096, 1], [16 * 4096, 4], [10 * 4096, 3], [3 * 4096, 8]] as const) {
       const l = evenLayout(size, n);
