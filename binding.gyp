@@ -12,6 +12,8 @@
           'native/sys/sync_file.cc',
           'native/sys/fd.cc',
           'native/sys/dmabuf.cc',
+          'native/channel.cc',
+          'native/sys/socket.cc',
         ],
         'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
         # _ALL: a stray std::exception (e.g. bad_alloc) becomes a JS Error, not an abort.

@@ -44,6 +44,15 @@ export interface NativeStat {
   nlink: number;
 }
 
+/** One message from socketRecv. */
+export interface NativeReceived {
+  bytes: number;
+  /** Received fds (O_CLOEXEC), owned by the caller. */
+  fds: number[];
+  /** MSG_TRUNC: the message was longer than `data`; the rest is lost. */
+  truncated: boolean;
+}
+
 /** Readiness of an fd on the event loop (uv_poll_t). */
 export interface NativeFdWatcher {
   /** Watch for UV_READABLE (1, POLLIN) and/or UV_WRITABLE (2, POLLOUT); idempotent. */
@@ -142,6 +151,40 @@ export interface NativeBinding {
   externalBuffersAllowed(): boolean;
   /** Number of live mappings in this environment (for leak checks). */
   mappingCount(): number;
+
+  // AF_UNIX SOCK_SEQPACKET sockets carrying fds (SCM_RIGHTS); every socket is
+  // SOCK_NONBLOCK | SOCK_CLOEXEC. EAGAIN is a value (null), never thrown.
+  /** socketpair(2): writes the two ends into out[0] and out[1] (out: an Int32Array of length ≥ 2). */
+  socketPair(out: Int32Array): void;
+  /** bind + listen on a filesystem path; a stale socket file (connect refused) is replaced, any other file is not. */
+  socketListen(path: string, backlog: number): number;
+  /** A connected socket, or null when the listener's backlog is full (EAGAIN). */
+  socketConnect(path: string): number | null;
+  /** accept4, or null when no connection is pending. */
+  socketAccept(fd: number): number | null;
+  /** Checks fd is an AF_UNIX SOCK_SEQPACKET socket (ENOTSOCK / EPROTOTYPE otherwise); sets O_NONBLOCK and FD_CLOEXEC. */
+  socketAdopt(fd: number): void;
+  /** sendmsg(MSG_NOSIGNAL) of `data` with up to 253 fds (SCM_RIGHTS): bytes sent, or null when the socket is full. */
+  socketSend(fd: number, data: ArrayBufferView, fds: readonly number[]): number | null;
+  /**
+   * recvmsg(MSG_CMSG_CLOEXEC) of one message into `data`, with room for maxFds (≤ 253) fds; null when
+   * nothing is queued. bytes 0 with no fds is end of stream. `truncated`: MSG_TRUNC. On MSG_CTRUNC the
+   * fds that arrived are closed and an EMSGSIZE error (syscall 'recvmsg', `closedFds`) is thrown.
+   */
+  socketRecv(fd: number, data: ArrayBufferView, maxFds: number): NativeReceived | null;
+  /** SO_PEERCRED: the peer's credentials as of connect() / socketpair(). */
+  socketPeerCred(fd: number): { pid: number; uid: number; gid: number };
+  /** SO_ERROR: the pending socket error as a negative errno, or 0; reading it clears it. */
+  socketError(fd: number): number;
+  /** shutdown(2): how 0 (SHUT_RD), 1 (SHUT_WR), 2 (SHUT_RDWR). */
+  socketShutdown(fd: number, how: number): void;
+  // fds in transit to worker threads: one process-wide table
+  /** Dups fd (F_DUPFD_CLOEXEC) and records the dup as in transit. */
+  transferPut(fd: number): { fd: number; token: number };
+  /** Takes an in-transit fd out of the table: true once (the caller now owns fd), false after. */
+  transferTake(fd: number, token: number): boolean;
+  /** fds in transit (put, not yet taken). */
+  transferPending(): number;
 }
 
 let cached: NativeBinding | null | undefined;

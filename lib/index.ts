@@ -7,7 +7,7 @@ export type { DmaBufOps, AttachmentInfo } from './ops';
 export type { Device, DeviceConstraints, Segment } from './layout';
 export type { CpuAccess, DmaDirection } from './validate';
 export { PAGE_SIZE } from './validate';
-export type { DmaBufInfo } from './fdinfo';
+export { isDmaBuf, fdKind, type DmaBufInfo, type FdKind } from './fdinfo';
 export { listHeaps } from './exporters/dma-heap';
 export { udmabufLimits } from './exporters/udmabuf';
 export type { UdmabufOptions } from './exporters/udmabuf';
@@ -17,3 +17,8 @@ export type { MemoryOptions } from './fallback/memory';
 export { StorageOps, type StorageOptions } from './exporters/storage';
 export { SyncFile, type SyncFileInfo, type FenceInfo, type FenceStatus, type SyncFileFromFdOptions } from './sync-file';
 export { DrmDevice, GemObject, drmDevices, openVgem } from './devices/drm';
+export {
+  Channel, ChannelServer, listen, connect, channelCodes, MAX_BUFFERS, MAX_PAYLOAD,
+  type ChannelMessage, type ChannelOptions, type ChannelFromFdOptions, type ListenOptions, type ConnectOptions, type PeerCredentials,
+} from './channel';
+export { toTransferable, fromTransferable, releaseTransferable, pendingTransfers, type TransferableDmaBuf, type TransferableFd, type TransferableMemory } from './transfer';

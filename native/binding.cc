@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "channel.h"
 #include "errors.h"
 #include "mapping.h"
 #include "watcher.h"
@@ -85,6 +86,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
   exports.Set("constants", Constants(env));
   FdWatcher::Init(env, exports);
+  InitChannel(env, exports);
   InitFences(env, exports);
 
   fn("memfdCreate", [](Info info) {

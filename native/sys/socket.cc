@@ -159,8 +159,10 @@ int RecvFds(int fd, void* data, size_t length, size_t max_fds, Received* out) {
     char buf[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
   } control;
   if (max_fds > 0) {
+    // CMSG_LEN, not CMSG_SPACE: the kernel fills (controllen - header) / sizeof(int) fds,
+    // and CMSG_SPACE's padding would make room for one more than asked.
     msg.msg_control = control.buf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * max_fds);
+    msg.msg_controllen = CMSG_LEN(sizeof(int) * max_fds);
   }
   ssize_t r;
   for (;;) {

@@ -1,0 +1,748 @@
+// Channels: messages of dma-bufs plus a small JSON payload between processes, over
+// AF_UNIX SOCK_SEQPACKET sockets. SEQPACKET keeps each message whole, and the fds travel
+// with it in one SCM_RIGHTS control message. Sockets are non-blocking; readiness comes
+// from the event loop (FdWatcher, a libuv uv_poll_t), so nothing here blocks or polls.
+//
+// Who owns what:
+// - an outgoing message is handed to the kernel at once when the socket has room (the
+//   kernel then holds its own reference to every file); when it has none, the message
+//   waits in a queue of at most `highWaterMark` messages holding dups of the fds, so the
+//   sender may close its buffers as soon as send() returns;
+// - every received fd arrives O_CLOEXEC and is imported with fromFd(fd, { takeOwnership }):
+//   size from the fd, a dma-buf or a sealed memfd or nothing. A message any of whose fds
+//   fails that check is dropped whole, every one of its fds closed, and reported.
+import { EventEmitter } from 'node:events';
+import { lstatSync, unlinkSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
+import { fromFd } from './allocate';
+import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from './binding';
+import { DmaBuf } from './dma-buf';
+import { DmaBufError, argType, codes, systemError } from './errors';
+import * as v from './validate';
+
+/** The most buffers one message can carry: the kernel's SCM_MAX_FD. */
+export const MAX_BUFFERS = 253;
+/** The most bytes a message's payload may take as UTF-8 JSON. */
+export const MAX_PAYLOAD = 64 * 1024;
+
+/** Error codes of channels, beside the library's own (ERR_DMABUF_CLOSED, …). */
+export const channelCodes = {
+  /** The channel is closed (by you, by the peer, or after an error): send() and queued sends. */
+  CHANNEL_CLOSED: 'ERR_DMABUF_CHANNEL_CLOSED',
+  /** send() found `highWaterMark` messages already waiting for the socket. */
+  QUEUE_FULL: 'ERR_DMABUF_QUEUE_FULL',
+  /** A message that is not a channel message (a foreign peer): dropped, its fds closed. */
+  BAD_MESSAGE: 'ERR_DMABUF_BAD_MESSAGE',
+} as const;
+
+/** SO_PEERCRED: who is at the other end (as of connect(), or of socketpair() for a pair). */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** One received message. The buffers are yours: close them when done. */
+export interface ChannelMessage {
+  readonly buffers: DmaBuf[];
+  /** The sender's payload after JSON.stringify/JSON.parse; undefined when it sent none. */
+  readonly payload: unknown;
+}
+
+export interface ChannelOptions {
+  /**
+   * Messages that may wait, in each direction: outgoing ones for room in the socket (one
+   * more send() rejects with ERR_DMABUF_QUEUE_FULL), incoming ones for a reader (reading
+   * then stops, so the kernel's buffer fills and the sender feels it). Default 16.
+   */
+  highWaterMark?: number;
+}
+
+export interface ChannelFromFdOptions extends ChannelOptions {
+  /** Take over `fd` (closed with the channel) instead of dup'ing it. Default false. */
+  takeOwnership?: boolean;
+}
+
+export interface ListenOptions extends ChannelOptions {
+  /** listen(2) backlog. Default 128. */
+  backlog?: number;
+  /** Decides who may connect, from SO_PEERCRED; a refused connection is closed at once. */
+  accept?: (peer: PeerCredentials) => boolean;
+}
+
+export interface ConnectOptions extends ChannelOptions {
+  /** Milliseconds to keep retrying while the listener's backlog is full (EAGAIN). Default 10000. */
+  timeout?: number;
+}
+
+const UV_READABLE = 1;
+const UV_WRITABLE = 2;
+const UV_DISCONNECT = 4;
+const HEADER = 8;
+const MAGIC = 0x31424d44; // "DMB1", little-endian
+const HAS_PAYLOAD = 1;
+/** Messages (or connections) handled per readiness callback, so one busy peer cannot starve the loop. */
+const BATCH = 64;
+const DEFAULT_HWM = 16;
+
+const kCreate = Symbol('create');
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+interface Outgoing {
+  data: Uint8Array;
+  fds: number[]; // dups, ours
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/** A socket and its watcher. The watcher is held weakly: it holds its channel through its callback. */
+interface Handle {
+  fd: number;
+  watcher: WeakRef<NativeFdWatcher>;
+}
+
+/** The sockets of open channels and servers, so a worker thread's end can close them (fds are process-wide). */
+const open = new Set<Handle>();
+
+/** Closes the watcher, then the fd: libuv must never watch an fd that is already closed. */
+function closeHandle(h: Handle): void {
+  open.delete(h);
+  h.watcher.deref()?.close();
+  if (h.fd < 0) return;
+  const fd = h.fd;
+  h.fd = -1;
+  try {
+    native().close(fd);
+  } catch {
+    // nothing to report to
+  }
+}
+
+/** Closes a socket a channel or server dropped without close() (a safety net, not the lifetime mechanism). */
+const sockets = new FinalizationRegistry<Handle>(closeHandle);
+if (!isMainThread) process.once('exit', () => [...open].forEach(closeHandle));
+
+function closeAll(b: NativeBinding, fds: readonly number[]): void {
+  for (const fd of fds) {
+    try {
+      b.close(fd);
+    } catch {
+      // already gone; nothing else to do with it
+    }
+  }
+}
+
+function channelClosed(message: string): DmaBufError {
+  return new DmaBufError(channelCodes.CHANNEL_CLOSED, message);
+}
+
+function badMessage(message: string): DmaBufError {
+  return new DmaBufError(channelCodes.BAD_MESSAGE, `receive: ${message}; the message was dropped and its fds closed`);
+}
+
+/** The errors that mean the other end is gone. */
+function isPeerGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ENOTCONN';
+}
+
+function errnoError(errno: number, syscall: string, fd: number, detail?: string): NodeJS.ErrnoException {
+  return systemError(getSystemErrorName(errno) as 'EINVAL', { syscall, fd }, detail);
+}
+
+function hwmOption(o: ChannelOptions): number {
+  return o.highWaterMark === undefined ? DEFAULT_HWM : v.integer(o.highWaterMark, 'options.highWaterMark', 0, 1 << 16);
+}
+
+/** The fd of a buffer to send, with the errors a sender needs. */
+function fdOf(buf: unknown, i: number): number {
+  if (!(buf instanceof DmaBuf)) throw argType(`buffers[${i}]`, 'an instance of DmaBuf', buf);
+  if (buf.closed) throw new DmaBufError(codes.CLOSED, `send: buffers[${i}] has been released`);
+  try {
+    return buf.fd;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== codes.NOT_SUPPORTED) throw err;
+    throw new DmaBufError(codes.NOT_SUPPORTED,
+      `send: buffers[${i}] ('${buf.exporter}' exporter) has no fd to pass to another process; ` +
+      "to share memory with a worker thread, allocate it with { exporter: 'memory', shared: true } and use toTransferable()");
+  }
+}
+
+function encode(count: number, payload: unknown): Uint8Array {
+  let body = new Uint8Array(0);
+  if (payload !== undefined) {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(payload);
+    } catch (err) {
+      throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable: ${(err as Error).message}`);
+    }
+    if (json === undefined) throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable. Received ${typeof payload}`);
+    body = encoder.encode(json);
+    if (body.length > MAX_PAYLOAD) {
+      throw new DmaBufError(codes.OUT_OF_RANGE,
+        `The value of "payload" is out of range. It must take at most ${MAX_PAYLOAD} bytes as JSON. Received ${body.length} bytes; send large data in a buffer`);
+    }
+  }
+  const data = new Uint8Array(HEADER + body.length);
+  const dv = new DataView(data.buffer);
+  dv.setUint32(0, MAGIC, true);
+  dv.setUint16(4, count, true);
+  dv.setUint16(6, payload === undefined ? 0 : HAS_PAYLOAD, true);
+  data.set(body, HEADER);
+  return data;
+}
+
+/**
+ * One end of a channel. Send with `send(buffers, payload)`; receive with `receive()`,
+ * `for await (const msg of channel)`, or 'message' events.
+ *
+ * Events: 'message' (ChannelMessage), 'messageerror' (a message that was dropped: not
+ * importable fds, a foreign or truncated message; its fds are closed), 'drain' (the send
+ * queue emptied), 'error' (the socket failed; 'close' follows), 'close' (the socket is
+ * closed: by close(), or the peer closed and everything it sent has been read).
+ */
+export class Channel extends EventEmitter implements Disposable, AsyncIterable<ChannelMessage> {
+  readonly #b: NativeBinding;
+  readonly #handle: Handle;
+  readonly #watcher: NativeFdWatcher;
+  #watching = 0;
+  readonly #hwm: number;
+  readonly #peer: PeerCredentials;
+  #queue: Outgoing[] = [];
+  #inbox: ChannelMessage[] = [];
+  #waiters: Array<(m: ChannelMessage | null) => void> = [];
+  #paused = false;
+  #hangup = false;
+  #peerGone = false;
+  #closed = false;
+  #recvBuf: Uint8Array | null = null;
+
+  /** @internal Channels come from Channel.pair(), Channel.fromFd(), connect() and listen(). */
+  constructor(token: symbol, fd: number, options: ChannelOptions, peer?: PeerCredentials) {
+    if (token !== kCreate) throw new DmaBufError('ERR_ILLEGAL_CONSTRUCTOR', 'Illegal constructor: use Channel.pair(), Channel.fromFd(), connect() or listen()');
+    super();
+    this.#b = native();
+    this.#hwm = hwmOption(options);
+    this.#peer = Object.freeze(peer ?? this.#b.socketPeerCred(fd));
+    this.#watcher = new this.#b.FdWatcher(fd, (status, events) => this.#onReady(status, events));
+    this.#handle = { fd, watcher: new WeakRef(this.#watcher) };
+    open.add(this.#handle);
+    sockets.register(this, this.#handle, this);
+    this.on('newListener', (event) => {
+      if (event === 'message') process.nextTick(() => this.#flushInbox());
+    });
+    this.#arm();
+  }
+
+  /**
+   * A connected pair: this end, and the other end's fd to hand to a child at spawn
+   * (`stdio: [..., fd]`, where it becomes fd 3), which calls Channel.fromFd(3). The fd is
+   * yours: close it in the parent once the child is spawned, or the parent will not see
+   * the channel close when the child exits.
+   */
+  static pair(options: ChannelOptions = {}): [Channel, number] {
+    const o = v.object<ChannelOptions>(options, 'options');
+    hwmOption(o);
+    const b = native();
+    const out = new Int32Array(2);
+    b.socketPair(out);
+    try {
+      return [new Channel(kCreate, out[0], o), out[1]];
+    } catch (err) {
+      closeAll(b, [out[0], out[1]]);
+      throw err;
+    }
+  }
+
+  /**
+   * A channel over an AF_UNIX SOCK_SEQPACKET socket you hold (e.g. fd 3 in a child given
+   * one end of Channel.pair()). The fd is dup'ed unless `takeOwnership`; O_NONBLOCK is set
+   * on the socket (shared by every dup). On failure you still own `fd`.
+   */
+  static fromFd(fd: number, options: ChannelFromFdOptions = {}): Channel {
+    v.fd(fd);
+    const o = v.object<ChannelFromFdOptions>(options, 'options');
+    const take = v.bool(o.takeOwnership, 'options.takeOwnership', false);
+    hwmOption(o);
+    const b = native();
+    b.socketAdopt(fd);
+    const own = take ? fd : b.dup(fd);
+    try {
+      return new Channel(kCreate, own, o);
+    } catch (err) {
+      if (!take) closeAll(b, [own]);
+      throw err;
+    }
+  }
+
+  /** The peer's credentials (SO_PEERCRED). For a pair, both ends report the process that made it. */
+  get peer(): PeerCredentials {
+    return this.#peer;
+  }
+
+  /** The socket is closed (no more sends; receive() still hands out messages read before). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Messages waiting for room in the socket (never more than highWaterMark). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Received messages waiting for a reader. */
+  get pending(): number {
+    return this.#inbox.length;
+  }
+
+  get highWaterMark(): number {
+    return this.#hwm;
+  }
+
+  /**
+   * Sends one message: up to 253 buffers (their fds) and a JSON-able payload of at most
+   * 64 KiB as JSON. Resolves once the kernel has the message; you may close the buffers
+   * as soon as this returns. Rejects with ERR_DMABUF_QUEUE_FULL when `highWaterMark`
+   * messages already wait for the socket, ERR_DMABUF_CHANNEL_CLOSED when the channel
+   * closes first, EPIPE when the peer is gone.
+   */
+  send(buffers: DmaBuf | readonly DmaBuf[] = [], payload?: unknown): Promise<void> {
+    const b = this.#b;
+    let data: Uint8Array;
+    let fds: number[];
+    try {
+      const list: readonly unknown[] = buffers instanceof DmaBuf ? [buffers] : buffers;
+      if (!Array.isArray(list)) throw argType('buffers', 'a DmaBuf or an array of DmaBuf', buffers);
+      if (list.length > MAX_BUFFERS) {
+        throw new DmaBufError(codes.OUT_OF_RANGE,
+          `The value of "buffers.length" is out of range. It must be <= ${MAX_BUFFERS} (SCM_MAX_FD, fds per message). Received ${list.length}`);
+      }
+      fds = list.map(fdOf);
+      data = encode(list.length, payload);
+      if (this.#closed) throw channelClosed('send: the channel is closed');
+      if (this.#peerGone) throw channelClosed('send: the peer has closed the channel');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#queue.length === 0) {
+      let sent: number | null;
+      try {
+        sent = b.socketSend(this.#handle.fd, data, fds);
+      } catch (err) {
+        if (isPeerGone(err)) this.#onPeerGone(err as Error);
+        return Promise.reject(err);
+      }
+      if (sent !== null) return Promise.resolve();
+    }
+    if (this.#queue.length >= this.#hwm) {
+      return Promise.reject(new DmaBufError(channelCodes.QUEUE_FULL,
+        `send: ${this.#queue.length} message(s) already wait for room in the socket (highWaterMark ${this.#hwm}); ` +
+        "await earlier sends or wait for 'drain'"));
+    }
+    const dups: number[] = [];
+    try {
+      for (const fd of fds) dups.push(b.dup(fd));
+    } catch (err) {
+      closeAll(b, dups);
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ data, fds: dups, resolve, reject });
+      this.#arm();
+    });
+  }
+
+  /** The next message, or null once the channel is closed and every message read has been handed out. */
+  receive(): Promise<ChannelMessage | null> {
+    const m = this.#inbox.shift();
+    if (m) {
+      this.#arm();
+      return Promise.resolve(m);
+    }
+    if (this.#closed) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.#waiters.push(resolve);
+      this.#arm();
+    });
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ChannelMessage> {
+    for (;;) {
+      const m = await this.receive();
+      if (m === null) return;
+      yield m;
+    }
+  }
+
+  /** Stops 'message' events and reading (receive() still reads). */
+  pause(): this {
+    this.#paused = true;
+    this.#arm();
+    return this;
+  }
+
+  resume(): this {
+    this.#paused = false;
+    process.nextTick(() => this.#flushInbox());
+    this.#arm();
+    return this;
+  }
+
+  /**
+   * Closes the socket now: queued sends reject with ERR_DMABUF_CHANNEL_CLOSED, received
+   * messages nobody took are released, waiting receive() calls resolve null, the peer sees
+   * the channel close. Buffers already handed out stay valid. Idempotent.
+   */
+  close(): void {
+    this.#destroy(null);
+    for (const m of this.#inbox.splice(0)) for (const buf of m.buffers) buf.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #wantRead(): boolean {
+    return !this.#closed && (this.#waiters.length > 0 || (!this.#paused && this.#inbox.length < Math.max(1, this.#hwm)));
+  }
+
+  /** Watches what the state calls for: readable while reading, writable while sends wait. */
+  #arm(): void {
+    if (this.#closed) return;
+    let events = 0;
+    if (this.#wantRead()) events |= UV_READABLE;
+    else if (!this.#hangup) events |= UV_DISCONNECT; // notice the peer leaving while we do not read
+    if (this.#queue.length > 0) events |= UV_WRITABLE;
+    if (events === this.#watching) return;
+    if (events === 0) this.#watcher.stop();
+    else this.#watcher.start(events);
+    this.#watching = events;
+  }
+
+  #onReady(status: number, events: number): void {
+    if (this.#closed) return;
+    if (status < 0) {
+      // POLLERR: libuv stopped the watcher. The socket's pending error says what happened.
+      this.#watching = -1;
+      const fd = this.#handle.fd;
+      let e = 0;
+      try {
+        e = this.#b.socketError(fd);
+      } catch (err) {
+        this.#destroy(err as Error);
+        return;
+      }
+      if (e < 0) {
+        const err = errnoError(e, 'getsockopt', fd);
+        if (!isPeerGone(err)) {
+          this.#destroy(err);
+          return;
+        }
+        this.#onPeerGone(err);
+        this.#hangup = true;
+      }
+      events = UV_READABLE | UV_WRITABLE;
+    }
+    if (events & UV_WRITABLE) this.#flush();
+    if (events & (UV_READABLE | UV_DISCONNECT)) {
+      if (this.#wantRead()) this.#read();
+      else if (events & UV_DISCONNECT) this.#hangup = true;
+    }
+    this.#arm();
+  }
+
+  #read(): void {
+    const b = this.#b;
+    this.#recvBuf ??= new Uint8Array(HEADER + MAX_PAYLOAD);
+    for (let i = 0; i < BATCH && this.#wantRead(); i++) {
+      let r: NativeReceived | null;
+      try {
+        r = b.socketRecv(this.#handle.fd, this.#recvBuf, MAX_BUFFERS);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EMSGSIZE') this.#report(err as Error); // MSG_CTRUNC: the fds that arrived are closed
+        else if (isPeerGone(err)) this.#onPeerGone(err as Error);
+        else this.#destroy(err as Error);
+        continue;
+      }
+      if (r === null) return;
+      if (r.bytes === 0 && r.fds.length === 0) {
+        this.#destroy(null); // end of stream: the peer closed and everything it sent is read
+        return;
+      }
+      let msg: ChannelMessage;
+      try {
+        msg = this.#decode(r);
+      } catch (err) {
+        this.#report(err as Error);
+        continue;
+      }
+      this.#deliver(msg);
+    }
+  }
+
+  #decode(r: NativeReceived): ChannelMessage {
+    const b = this.#b;
+    const buf = this.#recvBuf!;
+    const fds = r.fds;
+    let payload: unknown;
+    try {
+      if (r.truncated) {
+        throw systemError('EMSGSIZE', { syscall: 'recvmsg', fd: this.#handle.fd },
+          `a message longer than ${HEADER + MAX_PAYLOAD} bytes arrived (MSG_TRUNC); it was dropped and its ${fds.length} fd(s) closed`);
+      }
+      const dv = new DataView(buf.buffer, buf.byteOffset, r.bytes);
+      if (r.bytes < HEADER || dv.getUint32(0, true) !== MAGIC) throw badMessage(`a ${r.bytes}-byte message without a channel header arrived`);
+      const count = dv.getUint16(4, true);
+      if (count !== fds.length) throw badMessage(`the header announces ${count} buffer(s), ${fds.length} fd(s) arrived`);
+      if (dv.getUint16(6, true) & HAS_PAYLOAD) {
+        try {
+          payload = JSON.parse(decoder.decode(buf.subarray(HEADER, r.bytes)));
+        } catch (err) {
+          throw badMessage(`the payload is not JSON (${(err as Error).message})`);
+        }
+      } else if (r.bytes !== HEADER) {
+        throw badMessage('bytes follow a header that announces no payload');
+      }
+    } catch (err) {
+      closeAll(b, fds);
+      throw err;
+    }
+    const buffers: DmaBuf[] = [];
+    for (let i = 0; i < fds.length; i++) {
+      try {
+        buffers.push(fromFd(fds[i], { takeOwnership: true }));
+      } catch (err) {
+        for (const done of buffers) done.close();
+        closeAll(b, fds.slice(i));
+        const e = err as Error;
+        e.message = `receive: buffer ${i} of ${fds.length} in a message cannot be imported, so the message was dropped and all its fds closed: ${e.message}`;
+        throw e;
+      }
+    }
+    return { buffers, payload };
+  }
+
+  #deliver(msg: ChannelMessage): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(msg);
+    else if (!this.#paused && this.#inbox.length === 0 && this.listenerCount('message') > 0) this.emit('message', msg);
+    else this.#inbox.push(msg);
+  }
+
+  #flushInbox(): void {
+    while (!this.#paused && this.#inbox.length > 0 && this.listenerCount('message') > 0) this.emit('message', this.#inbox.shift());
+    this.#arm();
+  }
+
+  /** A dropped message: 'messageerror' when someone listens, a process warning otherwise. */
+  #report(err: Error): void {
+    if (this.listenerCount('messageerror') > 0) this.emit('messageerror', err);
+    else process.emitWarning(err);
+  }
+
+  #flush(): void {
+    const b = this.#b;
+    let sent = false;
+    while (this.#queue.length > 0 && !this.#closed && !this.#peerGone) {
+      const m = this.#queue[0];
+      let r: number | null;
+      try {
+        r = b.socketSend(this.#handle.fd, m.data, m.fds);
+      } catch (err) {
+        if (isPeerGone(err)) {
+          this.#onPeerGone(err as Error);
+          return;
+        }
+        this.#queue.shift();
+        this.#settle(m, err as Error);
+        continue;
+      }
+      if (r === null) return;
+      this.#queue.shift();
+      this.#settle(m, null);
+      sent = true;
+    }
+    if (sent && this.#queue.length === 0 && !this.#closed) this.emit('drain');
+  }
+
+  #settle(m: Outgoing, err: Error | null): void {
+    closeAll(this.#b, m.fds);
+    if (err) m.reject(err);
+    else m.resolve();
+  }
+
+  /** The peer is gone: what waits to be sent never will be. Reading goes on to the end of stream. */
+  #onPeerGone(err: Error): void {
+    if (this.#peerGone) return;
+    this.#peerGone = true;
+    const queue = this.#queue.splice(0);
+    queue.forEach((m, i) => this.#settle(m, i === 0 ? err : channelClosed('send: the peer closed the channel before this message could be sent')));
+  }
+
+  #destroy(err: Error | null): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#watcher.close();
+      this.#watching = 0;
+      sockets.unregister(this);
+      closeHandle(this.#handle);
+      const why = err ? `the channel failed (${err.message})` : 'the channel was closed';
+      for (const m of this.#queue.splice(0)) this.#settle(m, channelClosed(`send: ${why} before this message could be sent`));
+      process.nextTick(() => {
+        if (err) this.emit('error', err);
+        this.emit('close');
+      });
+    }
+    if (this.#inbox.length === 0) for (const w of this.#waiters.splice(0)) w(null);
+  }
+}
+
+/** A listening socket: 'connection' (Channel), 'refused' (PeerCredentials), 'error', 'close'. */
+export class ChannelServer extends EventEmitter implements Disposable {
+  /** The socket's path. */
+  readonly path: string;
+  readonly #b: NativeBinding;
+  readonly #handle: Handle;
+  readonly #watcher: NativeFdWatcher;
+  readonly #options: ListenOptions;
+  readonly #ino: number;
+  #closed = false;
+  #retry: NodeJS.Timeout | null = null;
+
+  /** @internal */
+  constructor(token: symbol, path: string, fd: number, options: ListenOptions) {
+    if (token !== kCreate) throw new DmaBufError('ERR_ILLEGAL_CONSTRUCTOR', 'Illegal constructor: use listen()');
+    super();
+    this.path = path;
+    this.#b = native();
+    this.#options = options;
+    this.#ino = lstatSync(path).ino;
+    this.#watcher = new this.#b.FdWatcher(fd, (status) => this.#onReady(status));
+    this.#handle = { fd, watcher: new WeakRef(this.#watcher) };
+    open.add(this.#handle);
+    sockets.register(this, this.#handle, this);
+    this.#watcher.start(UV_READABLE);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Stops listening and removes the socket file. Channels already accepted stay open. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#watcher.close();
+    sockets.unregister(this);
+    closeHandle(this.#handle);
+    try {
+      const st = lstatSync(this.path);
+      if (st.isSocket() && st.ino === this.#ino) unlinkSync(this.path);
+    } catch {
+      // already removed
+    }
+    process.nextTick(() => this.emit('close'));
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #onReady(status: number): void {
+    if (this.#closed) return;
+    const fd = this.#handle.fd;
+    for (let i = 0; i < BATCH && !this.#closed; i++) {
+      let conn: number | null;
+      try {
+        if (status < 0) {
+          const e = this.#b.socketError(fd);
+          if (e < 0) throw errnoError(e, 'accept4', fd);
+        }
+        conn = this.#b.socketAccept(fd);
+      } catch (err) {
+        // EMFILE and the like: say so, and try again shortly instead of spinning on a ready socket.
+        this.#watcher.stop();
+        this.#retry = setTimeout(() => {
+          this.#retry = null;
+          if (!this.#closed) this.#watcher.start(UV_READABLE);
+        }, 100);
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+        else process.emitWarning(err as Error);
+        return;
+      }
+      if (conn === null) break;
+      this.#admit(conn);
+    }
+    if (status < 0 && !this.#closed && this.#retry === null) this.#watcher.start(UV_READABLE);
+  }
+
+  #admit(fd: number): void {
+    let channel: Channel;
+    try {
+      const peer = this.#b.socketPeerCred(fd);
+      const filter = this.#options.accept;
+      if (this.listenerCount('connection') === 0 || (filter && !filter(Object.freeze({ ...peer })))) {
+        closeAll(this.#b, [fd]);
+        this.emit('refused', peer);
+        return;
+      }
+      channel = new Channel(kCreate, fd, this.#options, peer);
+    } catch (err) {
+      closeAll(this.#b, [fd]);
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      else process.emitWarning(err as Error);
+      return;
+    }
+    this.emit('connection', channel);
+  }
+}
+
+/**
+ * Listens on a filesystem path (AF_UNIX SOCK_SEQPACKET). A stale socket file left by a
+ * dead server is replaced; a live one gives EADDRINUSE, and no other file is touched.
+ */
+export function listen(path: string, options: ListenOptions = {}): ChannelServer {
+  v.str(path, 'path');
+  const o = v.object<ListenOptions>(options, 'options');
+  hwmOption(o);
+  const backlog = o.backlog === undefined ? 128 : v.integer(o.backlog, 'options.backlog', 1, 65535);
+  if (o.accept !== undefined && typeof o.accept !== 'function') throw argType('options.accept', 'a function', o.accept);
+  const b = native();
+  const fd = b.socketListen(path, backlog);
+  try {
+    return new ChannelServer(kCreate, path, fd, { ...o });
+  } catch (err) {
+    closeAll(b, [fd]);
+    throw err;
+  }
+}
+
+/** Connects to a listening path. Retries (with a growing delay, up to `timeout`) while the backlog is full. */
+export async function connect(path: string, options: ConnectOptions = {}): Promise<Channel> {
+  v.str(path, 'path');
+  const o = v.object<ConnectOptions>(options, 'options');
+  hwmOption(o);
+  const timeout = o.timeout === undefined ? 10000 : v.integer(o.timeout, 'options.timeout');
+  const b = native();
+  const deadline = Date.now() + timeout;
+  for (let delay = 1; ; delay = Math.min(delay * 2, 100)) {
+    const fd = b.socketConnect(path);
+    if (fd !== null) {
+      try {
+        return new Channel(kCreate, fd, o);
+      } catch (err) {
+        closeAll(b, [fd]);
+        throw err;
+      }
+    }
+    if (Date.now() >= deadline) {
+      throw new DmaBufError(codes.TIMEOUT, `connect: the listener on '${path}' did not take the connection within ${timeout} ms (its backlog is full)`);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+  }
+}

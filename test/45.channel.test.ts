@@ -1,0 +1,727 @@
+// Passing buffers between processes: channels over AF_UNIX SOCK_SEQPACKET sockets
+// (SCM_RIGHTS). Round trips with child processes for every exporter with an fd, listen /
+// connect and peer credentials, and the bad input of issue 4: a closed buffer, the peer
+// vanishing mid-stream, too many fds, a non-dma-buf fd arriving, a truncated control
+// message, a slow consumer, a payload too large. Every test leaves the fd count as it found it.
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, constants as fsc, existsSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Channel, PAGE_SIZE, allocate, connect, listen, type ChannelMessage, type DmaBuf } from '../lib';
+import { native } from '../lib/binding';
+import { assertCode, assertRejects, checkFds, count, openFds, subjects } from './helpers';
+
+const CHILD = join(__dirname, 'fixtures', 'channel-child.js');
+const SIZE = 64 * PAGE_SIZE;
+const pattern = (seed: number, i: number) => (i * 31 + seed) & 0xff;
+let seq = 0;
+const sockPath = () => join(tmpdir(), `dmabuf-45-${process.pid}-${seq++}.sock`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until cond() holds (checking every few ms), failing after `ms`. */
+async function waitFor(cond: () => boolean, what: string, ms = 30000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
+    await sleep(5);
+  }
+}
+
+interface Child {
+  proc: ChildProcess;
+  /** The first line it prints: { ready, pid, peer }. */
+  ready: Promise<{ pid: number; peer: { pid: number; uid: number; gid: number } }>;
+  /** Exit status and everything it printed. */
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+function startChild(args: string[], fd?: number): Child {
+  const proc = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe', fd ?? 'ignore'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d));
+  const ready = new Promise<{ pid: number; peer: { pid: number; uid: number; gid: number } }>((resolve, reject) => {
+    proc.stdout!.on('data', (d) => {
+      stdout += d;
+      const line = stdout.split('\n')[0];
+      if (stdout.includes('\n') && line.startsWith('{')) resolve(JSON.parse(line));
+    });
+    proc.on('exit', () => reject(new Error(`child exited before it was ready: ${stderr}`)));
+  });
+  ready.catch(() => {});
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    proc.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { proc, ready, done };
+}
+
+/** A child at the other end of a new pair; the parent's copy of the child's fd is closed. */
+function pairWithChild(options?: { highWaterMark?: number }): { ch: Channel; child: Child } {
+  const [ch, fd] = Channel.pair(options);
+  try {
+    return { ch, child: startChild(['pair'], fd) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function next(ch: Channel, ms = 60000): Promise<ChannelMessage> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no message within ${ms} ms`)), ms);
+  });
+  try {
+    const m = await Promise.race([ch.receive(), timeout]);
+    assert.ok(m, 'the channel closed instead of delivering a message');
+    return m;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function closeAllBuffers(m: ChannelMessage | null): void {
+  for (const b of m?.buffers ?? []) b.close();
+}
+
+/** A channel message as it travels: the 8-byte header ("DMB1", count, flags) and the payload's JSON. */
+function frame(count: number, payload?: unknown): Uint8Array {
+  const body = payload === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(payload));
+  const data = new Uint8Array(8 + body.length);
+  const dv = new DataView(data.buffer);
+  dv.setUint32(0, 0x31424d44, true);
+  dv.setUint16(4, count, true);
+  dv.setUint16(6, payload === undefined ? 0 : 1, true);
+  data.set(body, 8);
+  return data;
+}
+
+/** A raw socketpair: [a channel over one end, the other end's fd for native sends]. */
+function channelAndRaw(options?: { highWaterMark?: number }): [Channel, number] {
+  const out = new Int32Array(2);
+  native().socketPair(out);
+  return [Channel.fromFd(out[0], { ...options, takeOwnership: true }), out[1]];
+}
+
+function checkFill(view: Uint8Array, seed: number): void {
+  assert.equal(view[0], pattern(seed, 0), 'first byte');
+  assert.equal(view[view.length - 1], pattern(seed, view.length - 1), 'last byte');
+  for (let p = 0; p < view.length; p += PAGE_SIZE) {
+    const i = p + ((p / PAGE_SIZE) * 97) % PAGE_SIZE;
+    if (view[i] !== pattern(seed, i)) assert.fail(`byte ${i}: ${view[i]} !== ${pattern(seed, i)}`);
+  }
+}
+
+describe('45 channel', () => {
+  checkFds();
+
+  for (const s of subjects().filter((x) => x.fd)) {
+    describe(`with a child process: ${s.label}`, () => {
+      afterEach(() => count(s.label));
+
+      it('pair: the child receives the buffer, writes a pattern inside cpuAccess(write) and replies; the parent sees it in place', async function () {
+        this.timeout(120000);
+        using buf = s.make(SIZE);
+        const view = buf.mmap();
+        const { ch, child } = pairWithChild();
+        try {
+          const hello = await child.ready;
+          assert.equal(hello.peer.pid, process.pid, 'for a pair, SO_PEERCRED names the process that made it');
+          await ch.send(buf, { op: 'write', seed: 11 });
+          const reply = await next(ch);
+          assert.deepEqual(reply.buffers, []);
+          const p = reply.payload as { ok: boolean; pid: number; seen: Array<{ exporter: string; size: number; inode: number }> };
+          assert.equal(p.ok, true);
+          assert.equal(p.pid, child.proc.pid);
+          assert.deepEqual(p.seen, [{ exporter: s.dmabuf ? 'import' : 'memfd', size: SIZE, inode: buf.inode }]);
+          // Zero-copy: the view mapped before sending shows what the child wrote.
+          assert.equal(buf.mmap(), view);
+          checkFill(view, 11);
+          await ch.send([], { op: 'exit' });
+          const [end] = await Promise.all([child.done, once(ch, 'close')]);
+          assert.equal(end.code, 0, end.stderr);
+          assert.match(end.stdout, /^closed$/m);
+          assert.equal(ch.closed, true);
+        } finally {
+          ch.close();
+          child.proc.kill();
+        }
+      });
+
+      it('several buffers and a payload in one message, echoed back: the same files, sizes from the fds', async function () {
+        this.timeout(120000);
+        const bufs = [s.make(PAGE_SIZE), s.make(4 * PAGE_SIZE), s.make(16 * PAGE_SIZE)];
+        const { ch, child } = pairWithChild();
+        let echo: ChannelMessage | null = null;
+        try {
+          await child.ready;
+          const payload = { op: 'echo', frame: 42, planes: [{ stride: 4096 }, { stride: 2048 }], text: 'héllo' };
+          await ch.send(bufs, payload);
+          const inodes = bufs.map((b) => b.inode);
+          for (const b of bufs) b.close(); // the sender may close at once; the message holds the files
+          echo = await next(ch);
+          assert.deepEqual(echo.payload, { ...payload, echoed: true, seen: echo.buffers.map((b, i) => ({ exporter: s.dmabuf ? 'import' : 'memfd', size: b.size, inode: inodes[i] })) });
+          assert.deepEqual(echo.buffers.map((b) => b.size), [PAGE_SIZE, 4 * PAGE_SIZE, 16 * PAGE_SIZE]);
+          assert.deepEqual(echo.buffers.map((b) => b.inode), inodes);
+          assert.deepEqual(echo.buffers.map((b) => b.exporter), bufs.map(() => (s.dmabuf ? 'import' : 'memfd')));
+          await ch.send([], { op: 'exit' });
+          assert.equal((await child.done).code, 0);
+        } finally {
+          closeAllBuffers(echo);
+          for (const b of bufs) b.close();
+          ch.close();
+          child.proc.kill();
+        }
+      });
+    });
+  }
+
+  describe('in one process', () => {
+    it('pair: send, receive, the sender closes its buffer at once and the receiver\'s stays valid', async () => {
+      const [a, fd] = Channel.pair();
+      const b = Channel.fromFd(fd, { takeOwnership: true });
+      try {
+        const buf = allocate(4 * PAGE_SIZE, { exporter: 'memfd' });
+        buf.mmap().fill(0x5a);
+        const sent = a.send(buf, { n: 1 });
+        buf.close();
+        await sent;
+        const m = await next(b);
+        assert.equal(m.buffers.length, 1);
+        assert.equal(m.buffers[0].size, 4 * PAGE_SIZE);
+        assert.equal(m.buffers[0].mmap()[4 * PAGE_SIZE - 1], 0x5a);
+        assert.deepEqual(m.payload, { n: 1 });
+        a.close();
+        b.close();
+        assert.equal(m.buffers[0].mmap()[0], 0x5a, 'a delivered buffer outlives both ends');
+        closeAllBuffers(m);
+      } finally {
+        a.close();
+        b.close();
+      }
+    });
+
+    it('messages arrive in order through receive(), async iteration and \'message\' events; no payload is undefined', async () => {
+      const [a, fd] = Channel.pair();
+      const b = Channel.fromFd(fd, { takeOwnership: true });
+      try {
+        for (let i = 0; i < 5; i++) await a.send([], i);
+        await a.send();
+        assert.equal((await next(b)).payload, 0);
+        const seen: unknown[] = [];
+        for await (const m of b) {
+          seen.push(m.payload);
+          if (seen.length === 2) break;
+        }
+        assert.deepEqual(seen, [1, 2]);
+        const events: unknown[] = [];
+        b.on('message', (m: ChannelMessage) => events.push(m.payload));
+        await waitFor(() => events.length === 3, 'three events');
+        assert.deepEqual(events, [3, 4, undefined]);
+      } finally {
+        a.close();
+        b.close();
+      }
+    });
+
+    it('both ends see \'close\'; receive() then gives null and send() rejects with ERR_DMABUF_CHANNEL_CLOSED', async () => {
+      const [a, fd] = Channel.pair();
+      const b = Channel.fromFd(fd, { takeOwnership: true });
+      const waiting = b.receive();
+      const closes = Promise.all([once(a, 'close'), once(b, 'close')]);
+      a.close();
+      a.close();
+      await closes;
+      assert.equal(await waiting, null);
+      assert.equal(b.closed, true);
+      await assertRejects(a.send([]), 'ERR_DMABUF_CHANNEL_CLOSED');
+      await assertRejects(b.send([]), 'ERR_DMABUF_CHANNEL_CLOSED');
+      b.close();
+    });
+
+    it('Channel.fromFd dups unless told to take ownership, and refuses what is not a SOCK_SEQPACKET socket', () => {
+      const out = new Int32Array(2);
+      native().socketPair(out);
+      const c = Channel.fromFd(out[0]);
+      c.close();
+      native().close(out[0]); // still ours
+      native().close(out[1]);
+      using mem = allocate(PAGE_SIZE, { exporter: 'memfd' });
+      assert.throws(() => Channel.fromFd(mem.fd), { code: 'ENOTSOCK', errno: -88, syscall: 'getsockopt' });
+      assert.equal(mem.info().size, PAGE_SIZE, 'the fd given stays open');
+      assertCode(() => Channel.fromFd(-1), 'ERR_OUT_OF_RANGE');
+      assertCode(() => new (Channel as unknown as new (...a: unknown[]) => Channel)(3, {}), 'ERR_ILLEGAL_CONSTRUCTOR');
+    });
+
+    it('listen / connect: the server sees the connection with its peer credentials; both directions carry buffers', async () => {
+      const path = sockPath();
+      const server = listen(path);
+      try {
+        const accepted = once(server, 'connection') as Promise<[Channel]>;
+        const client = await connect(path);
+        const [conn] = await accepted;
+        try {
+          assert.deepEqual(conn.peer, { pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
+          assert.equal(client.peer.pid, process.pid);
+          using buf = allocate(2 * PAGE_SIZE, { exporter: 'memfd' });
+          await client.send([buf, buf], { to: 'server' });
+          const m = await next(conn);
+          assert.deepEqual(m.payload, { to: 'server' });
+          assert.deepEqual(m.buffers.map((x) => x.inode), [buf.inode, buf.inode]);
+          await conn.send(m.buffers, { to: 'client' });
+          closeAllBuffers(m);
+          const back = await next(client);
+          assert.equal(back.buffers[0].inode, buf.inode);
+          closeAllBuffers(back);
+        } finally {
+          client.close();
+          conn.close();
+        }
+      } finally {
+        server.close();
+      }
+      assert.equal(existsSync(path), false, 'close() removes the socket file');
+    });
+
+    it('listen: a stale socket file is replaced, a live one or any other file gives EADDRINUSE and is left alone', async () => {
+      const path = sockPath();
+      const stale = native().socketListen(path, 1);
+      native().close(stale); // the file stays, nobody listens
+      const server = listen(path);
+      try {
+        assert.throws(() => listen(path), { code: 'EADDRINUSE', syscall: 'listen', path });
+      } finally {
+        server.close();
+      }
+      writeFileSync(path, 'not a socket');
+      try {
+        assert.throws(() => listen(path), { code: 'EADDRINUSE' });
+        assert.equal(statSync(path).size, 12);
+      } finally {
+        rmSync(path);
+      }
+      await assert.rejects(connect(path), { code: 'ENOENT', syscall: 'connect' });
+      const stale2 = native().socketListen(path, 1);
+      native().close(stale2);
+      await assert.rejects(connect(path), { code: 'ECONNREFUSED' });
+      rmSync(path);
+      assertCode(() => listen(''), 'EINVAL');
+      assertCode(() => listen(join(tmpdir(), 'x'.repeat(120))), 'ENAMETOOLONG');
+    });
+
+    it('an accept filter decides from SO_PEERCRED; a refused peer is closed at once and reported as \'refused\'', async () => {
+      const path = sockPath();
+      const server = listen(path, { accept: (peer) => peer.uid === 4242 });
+      try {
+        server.on('connection', () => assert.fail('the filter refused everyone'));
+        const refused = once(server, 'refused');
+        const client = await connect(path);
+        const [peer] = await refused;
+        assert.equal(peer.pid, process.pid);
+        await once(client, 'close');
+        assert.equal(await client.receive(), null);
+      } finally {
+        server.close();
+      }
+    });
+  });
+
+  describe('across processes with listen / connect', () => {
+    it('a child connects; the server\'s channel names the child\'s pid, the child\'s names ours; a buffer goes round', async function () {
+      this.timeout(120000);
+      const path = sockPath();
+      const server = listen(path);
+      const child = startChild(['connect', path]);
+      try {
+        const [conn] = (await once(server, 'connection')) as [Channel];
+        try {
+          assert.equal(conn.peer.pid, child.proc.pid, 'SO_PEERCRED pid is the child\'s');
+          assert.equal(conn.peer.uid, process.getuid!());
+          const hello = await child.ready;
+          assert.equal(hello.peer.pid, process.pid);
+          using buf = allocate(8 * PAGE_SIZE, { exporter: 'memfd' });
+          const view = buf.mmap();
+          await conn.send(buf, { op: 'write', seed: 3 });
+          const reply = await next(conn);
+          assert.equal((reply.payload as { pid: number }).pid, child.proc.pid);
+          checkFill(view, 3);
+          const closed = once(conn, 'close');
+          await conn.send([], { op: 'exit' });
+          assert.equal((await child.done).code, 0);
+          await closed;
+        } finally {
+          conn.close();
+        }
+      } finally {
+        server.close();
+        child.proc.kill();
+      }
+    });
+
+    it('an accept filter lets one child in by pid and refuses another; the refused child sees the channel close', async function () {
+      this.timeout(120000);
+      const path = sockPath();
+      let allowed = -1;
+      const server = listen(path, { accept: (peer) => peer.pid === allowed });
+      const refusedPids: number[] = [];
+      server.on('refused', (peer) => refusedPids.push(peer.pid));
+      const good = startChild(['connect', path]);
+      allowed = good.proc.pid!;
+      try {
+        const [conn] = (await once(server, 'connection')) as [Channel];
+        assert.equal(conn.peer.pid, good.proc.pid);
+        const bad = startChild(['connect', path]);
+        const badEnd = await bad.done;
+        assert.equal(badEnd.code, 0, badEnd.stderr);
+        assert.match(badEnd.stdout, /^closed$/m);
+        assert.deepEqual(refusedPids, [bad.proc.pid]);
+        await conn.send([], { op: 'exit' });
+        assert.equal((await good.done).code, 0);
+        conn.close();
+      } finally {
+        server.close();
+        good.proc.kill();
+      }
+    });
+  });
+
+  describe('bad input', () => {
+    it('sending a closed buffer → ERR_DMABUF_CLOSED, and nothing is sent', async () => {
+      const [a, fd] = channelAndRaw();
+      try {
+        const buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
+        const live = allocate(PAGE_SIZE, { exporter: 'memfd' });
+        buf.close();
+        await assertRejects(a.send(buf), 'ERR_DMABUF_CLOSED', /buffers\[0\] has been released/);
+        await assertRejects(a.send([live, buf]), 'ERR_DMABUF_CLOSED', /buffers\[1\]/);
+        live.close();
+        assert.equal(native().socketRecv(fd, new Uint8Array(64), 4), null, 'nothing reached the socket');
+      } finally {
+        a.close();
+        native().close(fd);
+      }
+    });
+
+    it('a memory-exporter buffer has no fd → ERR_DMABUF_NOT_SUPPORTED, pointing at SharedArrayBuffer for workers', async () => {
+      const [a, fd] = channelAndRaw();
+      try {
+        using mem = allocate(PAGE_SIZE, { exporter: 'memory' });
+        await assertRejects(a.send(mem), 'ERR_DMABUF_NOT_SUPPORTED', /shared: true.*toTransferable/);
+        await assertRejects(a.send('x' as unknown as DmaBuf), 'ERR_INVALID_ARG_TYPE');
+        await assertRejects(a.send([{}] as unknown as DmaBuf[]), 'ERR_INVALID_ARG_TYPE');
+      } finally {
+        a.close();
+        native().close(fd);
+      }
+    });
+
+    it('too many fds: 254 buffers → ERR_OUT_OF_RANGE before any syscall; 253 (SCM_MAX_FD) go through', async () => {
+      const [a, fd] = Channel.pair();
+      const b = Channel.fromFd(fd, { takeOwnership: true });
+      try {
+        using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
+        await assertRejects(a.send(new Array(254).fill(buf)), 'ERR_OUT_OF_RANGE', /<= 253/);
+        assertCode(() => native().socketSend(buf.fd, frame(0), new Array(254).fill(buf.fd)), 'ERR_OUT_OF_RANGE', /SCM_MAX_FD/);
+        assertCode(() => native().socketPair(new Uint32Array(2) as unknown as Int32Array), 'ERR_INVALID_ARG_TYPE');
+        await a.send(new Array(253).fill(buf), 'max');
+        const m = await next(b);
+        assert.equal(m.buffers.length, 253);
+        assert.ok(m.buffers.every((x) => x.inode === buf.inode));
+        closeAllBuffers(m);
+      } finally {
+        a.close();
+        b.close();
+      }
+    });
+
+    it('payload too large → ERR_OUT_OF_RANGE; not JSON-able → ERR_INVALID_ARG_VALUE; exactly 64 KiB goes through', async () => {
+      const [a, fd] = Channel.pair();
+      const b = Channel.fromFd(fd, { takeOwnership: true });
+      try {
+        await assertRejects(a.send([], 'x'.repeat(65535)), 'ERR_OUT_OF_RANGE', /at most 65536 bytes/);
+        await assertRejects(a.send([], { big: 'é'.repeat(40000) }), 'ERR_OUT_OF_RANGE');
+        await assertRejects(a.send([], 10n), 'ERR_INVALID_ARG_VALUE');
+        const cyclic: Record<string, unknown> = {};
+        cyclic.self = cyclic;
+        await assertRejects(a.send([], cyclic), 'ERR_INVALID_ARG_VALUE');
+        await assertRejects(a.send([], () => 1), 'ERR_INVALID_ARG_VALUE');
+        const max = 'z'.repeat(65534); // 65536 bytes with its quotes
+        await a.send([], max);
+        assert.equal((await next(b)).payload, max);
+      } finally {
+        a.close();
+        b.close();
+      }
+    });
+
+    it('a non-dma-buf fd arriving (a FIFO, a regular file) is closed and reported; the whole message is dropped, the channel goes on', async () => {
+      const dir = join(tmpdir(), `dmabuf-45-${process.pid}-${seq++}`);
+      execFileSync('mkdir', ['-p', dir]);
+      execFileSync('mkfifo', [join(dir, 'fifo')]);
+      const fifo = openSync(join(dir, 'fifo'), fsc.O_RDWR | fsc.O_NONBLOCK);
+      const file = openSync(join(dir, 'file'), 'w+');
+      const [ch, raw] = channelAndRaw();
+      const b = native();
+      try {
+        const errors: NodeJS.ErrnoException[] = [];
+        ch.on('messageerror', (e) => errors.push(e));
+        using mem = allocate(PAGE_SIZE, { exporter: 'memfd' });
+        const before = openFds();
+        b.socketSend(raw, frame(1, 'fifo'), [fifo]);
+        b.socketSend(raw, frame(2, 'memfd then file'), [mem.fd, file]);
+        b.socketSend(raw, frame(1, 'good'), [mem.fd]);
+        const m = await next(ch);
+        assert.equal(m.payload, 'good', 'the channel went on after the bad messages');
+        closeAllBuffers(m);
+        assert.equal(errors.length, 2);
+        assert.equal(errors[0].code, 'ERR_DMABUF_NOT_DMABUF');
+        assert.match(errors[0].message, /buffer 0 of 1 .*fifo/);
+        assert.equal(errors[1].code, 'ERR_DMABUF_NOT_DMABUF');
+        assert.match(errors[1].message, /buffer 1 of 2 .*dropped.*\/file/);
+        assert.equal(openFds(), before, 'every fd that arrived was closed, the memfd imported before the file too');
+      } finally {
+        ch.close();
+        b.close(raw);
+        closeSync(fifo);
+        closeSync(file);
+        rmSync(dir, { recursive: true });
+      }
+    });
+
+    it('a foreign message (no channel header, wrong fd count, bad JSON, over-long) is dropped with its fds and reported', async () => {
+      const [ch, raw] = channelAndRaw();
+      const b = native();
+      try {
+        const errors: NodeJS.ErrnoException[] = [];
+        ch.on('messageerror', (e) => errors.push(e));
+        using mem = allocate(PAGE_SIZE, { exporter: 'memfd' });
+        b.socketSend(raw, new TextEncoder().encode('hello'), [mem.fd]);
+        b.socketSend(raw, frame(2), [mem.fd]);
+        const badJson = frame(0, 'x');
+        badJson[8] = 0x7b;
+        b.socketSend(raw, badJson, []);
+        b.socketSend(raw, new Uint8Array(70000), [mem.fd]);
+        b.socketSend(raw, frame(0, 'after'), []);
+        assert.equal((await next(ch)).payload, 'after');
+        assert.deepEqual(errors.map((e) => e.code), ['ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'EMSGSIZE']);
+        assert.match(errors[1].message, /announces 2 buffer\(s\), 1 fd\(s\) arrived/);
+        assert.equal(errors[3].errno, -90);
+        assert.equal(errors[3].syscall, 'recvmsg');
+        assert.match(errors[3].message, /MSG_TRUNC/);
+      } finally {
+        ch.close();
+        b.close(raw);
+      }
+    });
+
+    it('with no \'messageerror\' listener, a dropped message becomes a process warning (never silent, never a crash)', async () => {
+      const [ch, raw] = channelAndRaw();
+      try {
+        const warned = once(process, 'warning');
+        native().socketSend(raw, frame(3), []);
+        const [w] = await warned;
+        assert.equal((w as NodeJS.ErrnoException).code, 'ERR_DMABUF_BAD_MESSAGE');
+      } finally {
+        ch.close();
+        native().close(raw);
+      }
+    });
+
+    it('a truncated control message: recvmsg with room for 1 fd of 3 → MSG_CTRUNC, the fd that arrived is closed, EMSGSIZE', () => {
+      const b = native();
+      const out = new Int32Array(2);
+      b.socketPair(out);
+      const bufs = [0, 1, 2].map(() => allocate(PAGE_SIZE, { exporter: 'memfd' }));
+      try {
+        const before = openFds();
+        assert.equal(b.socketSend(out[0], frame(3), bufs.map((x) => x.fd)), 8);
+        assert.throws(() => b.socketRecv(out[1], new Uint8Array(64), 1), (err: NodeJS.ErrnoException & { closedFds: number }) => {
+          assert.equal(err.code, 'EMSGSIZE');
+          assert.equal(err.errno, -90);
+          assert.equal(err.syscall, 'recvmsg');
+          assert.equal(err.closedFds, 1);
+          assert.match(err.message, /^EMSGSIZE: .*MSG_CTRUNC.*1 fd\(s\) that arrived were closed/);
+          return true;
+        });
+        assert.equal(openFds(), before, 'no fd of the truncated message is left open');
+        b.socketSend(out[0], frame(3), bufs.map((x) => x.fd));
+        assert.throws(() => b.socketRecv(out[1], new Uint8Array(64), 0), { code: 'EMSGSIZE', closedFds: 0 });
+        assert.equal(b.socketRecv(out[1], new Uint8Array(64), 4), null, 'the message is gone, EAGAIN is a value');
+        assert.equal(openFds(), before);
+      } finally {
+        for (const x of bufs) x.close();
+        b.close(out[0]);
+        b.close(out[1]);
+      }
+    });
+
+    it('a slow consumer: sends beyond the socket\'s room wait in a queue that never exceeds highWaterMark; the rest reject; all drain in order once read', async function () {
+      this.timeout(60000);
+      const [a, fd] = Channel.pair({ highWaterMark: 4 });
+      let b: Channel | null = null;
+      try {
+        using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
+        const pad = 'p'.repeat(60000);
+        const fds0 = openFds();
+        const outcomes: Array<Promise<string>> = [];
+        let maxQueued = 0;
+        let maxFds = 0;
+        for (let i = 0; i < 40; i++) {
+          outcomes.push(a.send(buf, { i, pad }).then(() => 'sent', (e: NodeJS.ErrnoException) => e.code!));
+          maxQueued = Math.max(maxQueued, a.queued);
+          maxFds = Math.max(maxFds, openFds());
+        }
+        assert.equal(maxQueued, 4, 'the queue fills to highWaterMark and no further');
+        assert.ok(maxFds - fds0 <= 4, `the queue holds one dup per waiting buffer: ${maxFds - fds0} extra fds`);
+        await sleep(50);
+        assert.equal(a.queued, 4, 'nobody reads: the queue stays where it is');
+        const early = await Promise.all(outcomes.map((p) => Promise.race([p, sleep(1).then(() => 'waiting')])));
+        const full = early.filter((o) => o === 'ERR_DMABUF_QUEUE_FULL').length;
+        const waiting = early.filter((o) => o === 'waiting').length;
+        assert.equal(waiting, 4);
+        assert.ok(full > 0 && full < 40, `${full} rejected with ERR_DMABUF_QUEUE_FULL`);
+        // The reader has a small inbox too: it stops reading when that is full, so the kernel's buffer stays full.
+        b = Channel.fromFd(fd, { takeOwnership: true, highWaterMark: 2 });
+        const reader = b;
+        await waitFor(() => reader.pending === 2, 'the receiving end has read 2 messages');
+        await sleep(50);
+        assert.equal(b.pending, 2, 'the receiving end read up to its highWaterMark and stopped');
+        assert.ok(a.queued <= 4);
+        const drained = once(a, 'drain');
+        const expected = early.map((o, i) => (o === 'ERR_DMABUF_QUEUE_FULL' ? -1 : i)).filter((i) => i >= 0);
+        const got: number[] = [];
+        while (got.length < expected.length) {
+          const m = await next(b);
+          got.push((m.payload as { i: number }).i);
+          assert.ok(b.pending <= 2);
+          closeAllBuffers(m);
+        }
+        await drained;
+        assert.deepEqual(got, expected, 'every accepted message arrived, in order');
+        assert.deepEqual((await Promise.all(outcomes)).filter((o) => o === 'sent').length, expected.length);
+        assert.equal(a.queued, 0);
+      } finally {
+        a.close();
+        if (b) b.close();
+        else native().close(fd);
+      }
+    });
+
+    it('highWaterMark 0: no queue at all, a full socket rejects at once', async () => {
+      const [a, fd] = Channel.pair({ highWaterMark: 0 });
+      try {
+        const pad = 'q'.repeat(60000);
+        let code = '';
+        for (let i = 0; i < 100 && !code; i++) {
+          await a.send([], pad).catch((e: NodeJS.ErrnoException) => (code = e.code!));
+        }
+        assert.equal(code, 'ERR_DMABUF_QUEUE_FULL');
+        assert.equal(a.queued, 0);
+      } finally {
+        a.close();
+        native().close(fd);
+      }
+    });
+
+    it('closing with sends queued rejects them with ERR_DMABUF_CHANNEL_CLOSED and closes their fds', async () => {
+      const [a, fd] = Channel.pair({ highWaterMark: 8 });
+      try {
+        using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
+        const pad = 'r'.repeat(60000);
+        const outcomes: Array<Promise<string>> = [];
+        for (let i = 0; i < 12; i++) outcomes.push(a.send(buf, pad).then(() => 'sent', (e: NodeJS.ErrnoException) => e.code!));
+        assert.ok(a.queued > 0);
+        const closed = once(a, 'close');
+        a.close();
+        await closed;
+        const codes = await Promise.all(outcomes);
+        assert.ok(codes.includes('ERR_DMABUF_CHANNEL_CLOSED'), codes.join());
+        assert.ok(codes.every((c) => /^(sent|ERR_DMABUF_CHANNEL_CLOSED|ERR_DMABUF_QUEUE_FULL)$/.test(c)), codes.join());
+      } finally {
+        a.close();
+        native().close(fd);
+      }
+    });
+
+    it('the peer vanishing while the parent sends: queued sends reject (EPIPE/ECONNRESET or ERR_DMABUF_CHANNEL_CLOSED), \'close\' follows, no hang', async function () {
+      this.timeout(120000);
+      const { ch, child } = pairWithChild({ highWaterMark: 4 });
+      try {
+        await child.ready;
+        await ch.send([], { op: 'stall' });
+        using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
+        const pad = 's'.repeat(60000);
+        const outcomes: Array<Promise<string>> = [];
+        // Fill the child's inbox, the socket and our queue, until nothing moves any more.
+        for (let stable = 0, i = 0; stable < 3 && i < 5000; i++) {
+          if (ch.queued < 4) {
+            outcomes.push(ch.send(buf, { op: 'noop', pad }).then(() => 'sent', (e: NodeJS.ErrnoException) => e.code!));
+            stable = 0;
+          } else {
+            await sleep(20);
+            if (ch.queued === 4) stable++;
+          }
+        }
+        assert.equal(ch.queued, 4, 'sends are waiting when the child dies');
+        const closed = once(ch, 'close');
+        let errored: Error | null = null;
+        ch.on('error', (e) => (errored = e));
+        child.proc.kill('SIGKILL');
+        await closed;
+        const codes = await Promise.all(outcomes);
+        const failed = codes.filter((c) => c !== 'sent');
+        assert.equal(failed.length, 4, codes.join());
+        for (const c of failed) assert.match(c, /^(EPIPE|ECONNRESET|ERR_DMABUF_CHANNEL_CLOSED)$/);
+        assert.equal(errored, null, 'a peer leaving is a close, not an error');
+        assert.equal((await child.done).signal, 'SIGKILL');
+        await assertRejects(ch.send([]), 'ERR_DMABUF_CHANNEL_CLOSED');
+      } finally {
+        ch.close();
+        child.proc.kill('SIGKILL');
+      }
+    });
+
+    it('the peer vanishing while the parent receives: every whole message sent before is delivered, then null and \'close\'', async function () {
+      this.timeout(120000);
+      const { ch, child } = pairWithChild();
+      try {
+        await child.ready;
+        await ch.send([], { op: 'spam' });
+        for (let i = 0; i < 3; i++) {
+          const m = await next(ch);
+          assert.equal((m.payload as { i: number }).i, i);
+          closeAllBuffers(m);
+        }
+        ch.pause(); // let messages pile up in the socket, then kill the sender mid-stream
+        await sleep(50);
+        const closed = once(ch, 'close');
+        child.proc.kill('SIGKILL');
+        await child.done;
+        let n = 3;
+        for (;;) {
+          const m = await ch.receive();
+          if (m === null) break;
+          assert.equal((m.payload as { i: number }).i, n++, 'whole messages, in order');
+          assert.equal(m.buffers.length, 1);
+          assert.equal(m.buffers[0].size, PAGE_SIZE);
+          closeAllBuffers(m);
+        }
+        await closed;
+        assert.ok(n > 3, 'messages queued before the kill were still delivered');
+      } finally {
+        ch.close();
+        child.proc.kill('SIGKILL');
+      }
+    });
+
+    it('native functions check their arguments before any syscall', () => {
+      const b = native();
+      assertCode(() => b.socketPair(new Int32Array(1)), 'ERR_INVALID_ARG_TYPE');
+      assertCode(() => b.socketListen('/tmp/x', 0), 'ERR_INVALID_ARG_TYPE');
+      assertCode(() => b.socketRecv(0, new Uint8Array(1), 254), 'ERR_INVALID_ARG_TYPE');
+      assertCode(() => b.socketSend(0, new Uint8Array(1), [-1]), 'ERR_INVALID_ARG_TYPE');
+      assertCode(() => b.socketShutdown(0, 3), 'ERR_INVALID_ARG_TYPE');
+    });
+  });
+});
