@@ -26,6 +26,8 @@ export const codes = {
   NO_EXTERNAL_BUFFERS: 'ERR_DMABUF_NO_EXTERNAL_BUFFERS',
   /** The native addon is not loadable here. */
   NO_NATIVE: 'ERR_DMABUF_NO_NATIVE',
+  /** A frame pool was used out of order: submit without acquire, release twice, … */
+  POOL_STATE: 'ERR_DMABUF_POOL_STATE',
   /** The fd is not a sync_file. */
   NOT_SYNC_FILE: 'ERR_DMABUF_NOT_SYNC_FILE',
   /** A wait (fences, outstanding mappings) ran out of time. */

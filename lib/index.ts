@@ -22,3 +22,4 @@ export {
   type ChannelMessage, type ChannelOptions, type ChannelFromFdOptions, type ListenOptions, type ConnectOptions, type PeerCredentials,
 } from './channel';
 export { toTransferable, fromTransferable, releaseTransferable, pendingTransfers, type TransferableDmaBuf, type TransferableFd, type TransferableMemory } from './transfer';
+export { FrameProducer, FrameConsumer, Frame, ReceivedFrame, type ProducerOptions, type SubmitOptions } from './pool';

@@ -1,0 +1,315 @@
+// A frame pool shared by a producer and a consumer over a Channel, with explicit
+// ownership: acquire → fill → submit → consume → release back. The buffers cross the
+// channel once; afterwards only small messages name a frame by index. A frame is never
+// written while the other side reads it: the producer writes only frames it acquired,
+// which come back only when the consumer releases them. Where the kernel gives fences
+// (dma-bufs), a sync_file passed to submit() becomes the buffer's write fence, and the
+// consumer's read access waits for it; elsewhere the release messages are the sync.
+import { allocate, type AllocateOptions } from './allocate';
+import type { Channel, ChannelMessage } from './channel';
+import type { DmaBuf } from './dma-buf';
+import { DmaBufError, codes, argType, closedError } from './errors';
+import type { SyncFile } from './sync-file';
+import * as v from './validate';
+
+const PROTOCOL = 'dmabuf-pool/1';
+
+type Msg =
+  | { t: typeof PROTOCOL; kind: 'pool'; count: number; size: number }
+  | { t: typeof PROTOCOL; kind: 'frame'; index: number; seq: number; meta?: unknown }
+  | { t: typeof PROTOCOL; kind: 'release'; index: number; seq: number };
+
+function isMsg(p: unknown): p is Msg {
+  return typeof p === 'object' && p !== null && (p as { t?: unknown }).t === PROTOCOL;
+}
+
+function stateError(message: string): DmaBufError {
+  return new DmaBufError(codes.POOL_STATE, message);
+}
+
+export interface ProducerOptions extends AllocateOptions {
+  /** Frames in the pool (2 to 253). Default 3. */
+  count?: number;
+}
+
+export interface SubmitOptions {
+  /** A fence that signals when the frame's contents are complete (device writes). */
+  fence?: SyncFile;
+}
+
+/** A frame the producer holds between acquire() and submit(). */
+export class Frame {
+  /** @internal */
+  constructor(
+    readonly index: number,
+    readonly seq: number,
+    readonly buffer: DmaBuf,
+  ) {}
+  /** The frame's bytes, zero-copy (inside the write bracket acquire() opened). */
+  view(): Uint8Array {
+    return this.buffer.mmap();
+  }
+}
+
+interface Waiter {
+  resolve(f: Frame): void;
+  reject(e: Error): void;
+  timer?: NodeJS.Timeout;
+}
+
+type Slot = { state: 'free' } | { state: 'acquired'; frame: Frame } | { state: 'submitted'; seq: number };
+
+/** The producing end: owns the buffers, hands them out to fill, gets them back on release. */
+export class FrameProducer implements Disposable {
+  readonly #channel: Channel;
+  readonly #buffers: DmaBuf[];
+  readonly #slots: Slot[];
+  #seq = 0;
+  #closed = false;
+  #waiters: Waiter[] = [];
+  readonly #onMessage = (m: ChannelMessage) => this.#message(m);
+  readonly #onClose = () => this.#fail(new DmaBufError(codes.CLOSED, 'FramePool: the channel closed'));
+
+  private constructor(channel: Channel, buffers: DmaBuf[]) {
+    this.#channel = channel;
+    this.#buffers = buffers;
+    this.#slots = buffers.map(() => ({ state: 'free' }));
+    channel.on('message', this.#onMessage);
+    channel.once('close', this.#onClose);
+  }
+
+  /** Allocates `count` buffers of `size` bytes and sends them to the consumer once. */
+  static async create(channel: Channel, size: number, options: ProducerOptions = {}): Promise<FrameProducer> {
+    if (channel === null || typeof channel !== 'object' || typeof channel.send !== 'function') throw argType('channel', 'a Channel', channel);
+    const count = v.integer(options.count ?? 3, 'options.count', 2, 253);
+    v.bufferSize(size);
+    const buffers: DmaBuf[] = [];
+    try {
+      for (let i = 0; i < count; i++) buffers.push(allocate(size, { ...options, name: options.name ?? `pool-${i}` }));
+      await channel.send(buffers, { t: PROTOCOL, kind: 'pool', count, size } satisfies Msg);
+      return new FrameProducer(channel, buffers);
+    } catch (err) {
+      for (const b of buffers) b.close();
+      throw err;
+    }
+  }
+
+  get count(): number {
+    return this.#buffers.length;
+  }
+
+  /** The exporter behind the frames ('udmabuf', 'memfd', …). */
+  get exporter(): string {
+    return this.#buffers[0].exporter;
+  }
+
+  /** Frames free to acquire now. */
+  get free(): number {
+    return this.#slots.filter((s) => s.state === 'free').length;
+  }
+
+  /** A free frame, with a write bracket open; waits while the consumer holds them all. */
+  async acquire(options: { timeout?: number } = {}): Promise<Frame> {
+    if (this.#closed) throw closedError('acquire');
+    const timeout = options.timeout === undefined ? undefined : v.integer(options.timeout, 'options.timeout');
+    const frame = this.#take() ?? (await new Promise<Frame>((resolve, reject) => {
+      const w: Waiter = { resolve, reject };
+      if (timeout !== undefined) {
+        w.timer = setTimeout(() => {
+          this.#waiters = this.#waiters.filter((x) => x !== w);
+          reject(new DmaBufError(codes.TIMEOUT, `acquire: no frame came back within ${timeout} ms (the consumer holds all ${this.count})`));
+        }, timeout);
+      }
+      this.#waiters.push(w);
+    }));
+    try {
+      await frame.buffer.beginCpuAccessAsync('write');
+    } catch (err) {
+      this.#slots[frame.index] = { state: 'free' };
+      throw err;
+    }
+    return frame;
+  }
+
+  /** Ends the write bracket and hands the frame to the consumer. */
+  async submit(frame: Frame, meta?: unknown, options: SubmitOptions = {}): Promise<void> {
+    if (!(frame instanceof Frame)) throw argType('frame', 'a Frame from acquire()', frame);
+    if (this.#closed) throw closedError('submit');
+    const slot = this.#slots[frame.index];
+    if (slot?.state !== 'acquired' || slot.frame !== frame) {
+      throw stateError(`submit: frame ${frame.index} (seq ${frame.seq}) is not held by the producer; acquire() it first, and submit it once`);
+    }
+    frame.buffer.endCpuAccess('write');
+    if (options.fence) frame.buffer.importSyncFile(options.fence, 'write');
+    this.#slots[frame.index] = { state: 'submitted', seq: frame.seq };
+    try {
+      await this.#channel.send([], { t: PROTOCOL, kind: 'frame', index: frame.index, seq: frame.seq, meta } satisfies Msg);
+    } catch (err) {
+      this.#slots[frame.index] = { state: 'free' };
+      this.#wake();
+      throw err;
+    }
+  }
+
+  /** Releases the buffers (the consumer's imports stay valid until it closes them). */
+  close(): void {
+    if (this.#closed) return;
+    this.#fail(closedError('acquire'));
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #take(): Frame | null {
+    const index = this.#slots.findIndex((s) => s.state === 'free');
+    if (index < 0) return null;
+    const frame = new Frame(index, this.#seq++, this.#buffers[index]);
+    this.#slots[index] = { state: 'acquired', frame };
+    return frame;
+  }
+
+  #wake(): void {
+    while (this.#waiters.length) {
+      const frame = this.#take();
+      if (!frame) return;
+      const w = this.#waiters.shift()!;
+      if (w.timer) clearTimeout(w.timer);
+      w.resolve(frame);
+    }
+  }
+
+  #message({ buffers, payload }: ChannelMessage): void {
+    for (const b of buffers) b.close();
+    if (!isMsg(payload) || payload.kind !== 'release') return;
+    const slot = this.#slots[payload.index];
+    if (slot?.state !== 'submitted' || slot.seq !== payload.seq) {
+      this.#channel.emit('messageerror', stateError(`FramePool: the consumer released frame ${payload.index} (seq ${payload.seq}), which it does not hold`));
+      return;
+    }
+    this.#slots[payload.index] = { state: 'free' };
+    this.#wake();
+  }
+
+  #fail(err: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#channel.off('message', this.#onMessage);
+    this.#channel.off('close', this.#onClose);
+    for (const w of this.#waiters) {
+      if (w.timer) clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.#waiters = [];
+    for (const b of this.#buffers) b.close();
+  }
+}
+
+/** A frame the consumer holds, with a read bracket open, until release(). */
+export class ReceivedFrame {
+  #consumer: FrameConsumer | null;
+  /** @internal */
+  constructor(
+    consumer: FrameConsumer,
+    readonly index: number,
+    readonly seq: number,
+    readonly buffer: DmaBuf,
+    readonly meta: unknown,
+  ) {
+    this.#consumer = consumer;
+  }
+  /** The frame's bytes, zero-copy. */
+  view(): Uint8Array {
+    return this.buffer.mmap();
+  }
+  /** Ends the read bracket and gives the frame back to the producer (once). */
+  release(): Promise<void> {
+    const c = this.#consumer;
+    if (!c) return Promise.reject(stateError(`release: frame ${this.index} (seq ${this.seq}) was already released`));
+    this.#consumer = null;
+    return c.giveBack(this);
+  }
+}
+
+/** The consuming end: gets the buffers once, then frames in submit order. */
+export class FrameConsumer implements Disposable, AsyncIterable<ReceivedFrame> {
+  readonly #channel: Channel;
+  readonly #buffers: DmaBuf[];
+  readonly #held = new Set<number>();
+  #queue: Array<{ index: number; seq: number; meta: unknown }> = [];
+  #waiters: Array<(m: { index: number; seq: number; meta: unknown } | null) => void> = [];
+  #ended = false;
+  #closed = false;
+
+  private constructor(channel: Channel, buffers: DmaBuf[]) {
+    this.#channel = channel;
+    this.#buffers = buffers;
+    channel.on('message', ({ buffers: extra, payload }: ChannelMessage) => {
+      for (const b of extra) b.close();
+      if (!isMsg(payload) || payload.kind !== 'frame') return;
+      const f = { index: payload.index, seq: payload.seq, meta: payload.meta };
+      if (f.index < 0 || f.index >= this.#buffers.length || this.#held.has(f.index)) {
+        channel.emit('messageerror', stateError(`FramePool: the producer submitted frame ${f.index}, which the consumer still holds`));
+        return;
+      }
+      const w = this.#waiters.shift();
+      if (w) w(f);
+      else this.#queue.push(f);
+    });
+    channel.once('close', () => {
+      this.#ended = true;
+      for (const w of this.#waiters.splice(0)) w(null);
+    });
+  }
+
+  /** Waits for the producer's pool message and takes its buffers. */
+  static async attach(channel: Channel): Promise<FrameConsumer> {
+    if (channel === null || typeof channel !== 'object' || typeof channel.receive !== 'function') throw argType('channel', 'a Channel', channel);
+    const first = await channel.receive();
+    if (!first) throw new DmaBufError(codes.CLOSED, 'FramePool.attach: the channel closed before the pool arrived');
+    const p = first.payload;
+    if (!isMsg(p) || p.kind !== 'pool' || first.buffers.length !== p.count || first.buffers.some((b) => b.size < p.size)) {
+      for (const b of first.buffers) b.close();
+      throw stateError('FramePool.attach: the first message is not a frame pool');
+    }
+    return new FrameConsumer(channel, first.buffers);
+  }
+
+  get count(): number {
+    return this.#buffers.length;
+  }
+
+  /** The next submitted frame, with its fences waited for and a read bracket open; null at the end. */
+  async next(options: { timeout?: number } = {}): Promise<ReceivedFrame | null> {
+    if (this.#closed) throw closedError('next');
+    const f = this.#queue.shift() ?? (this.#ended ? null : await new Promise<{ index: number; seq: number; meta: unknown } | null>((r) => this.#waiters.push(r)));
+    if (!f) return null;
+    const buf = this.#buffers[f.index];
+    await buf.beginCpuAccessAsync('read', options);
+    this.#held.add(f.index);
+    return new ReceivedFrame(this, f.index, f.seq, buf, f.meta);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ReceivedFrame> {
+    for (let f = await this.next(); f; f = await this.next()) yield f;
+  }
+
+  /** @internal: ReceivedFrame.release(). */
+  async giveBack(frame: ReceivedFrame): Promise<void> {
+    if (!this.#held.delete(frame.index)) throw stateError(`release: frame ${frame.index} is not held by the consumer`);
+    if (this.#closed) return;
+    frame.buffer.endCpuAccess('read');
+    if (!this.#channel.closed) await this.#channel.send([], { t: PROTOCOL, kind: 'release', index: frame.index, seq: frame.seq } satisfies Msg);
+  }
+
+  /** Closes the imported buffers. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const b of this.#buffers) b.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
