@@ -4,24 +4,16 @@
 // asserts what the kernel answers; the fallbacks must answer the same.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, readlinkSync, rmSync, writeFileSync, constants as fsc } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, rmSync, writeFileSync, constants as fsc } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PAGE_SIZE, allocate, capabilities, fromFd, type DmaBuf } from '../lib';
 import { native } from '../lib/binding';
-import { assertCode, assertSysError, checkFds, count, subjects } from './helpers';
+import { assertCode, assertSysError, checkFds, count, subjects, isOpen } from './helpers';
 
 const caps = capabilities();
 const LIB = resolve(__dirname, '../lib');
 
-function isOpen(fd: number): boolean {
-  try {
-    readlinkSync(`/proc/self/fd/${fd}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** An fd number that was a real memfd and is now closed (high, so nothing reuses it meanwhile). */
 function closedFd(): number {

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { PAGE_SIZE, allocate, capabilities, type Attachment, type DmaBuf, type SgTable } from '../lib';
 import { native } from '../lib/binding';
 import { fill, type WorkerJob } from './fixtures/worker';
-import { assertCode, assertSysError, checkFds, count, subjects, type Subject } from './helpers';
+import { assertCode, assertSysError, checkFds, count, subjects, type Subject, isOpen } from './helpers';
 
 const SIZE = 8 * PAGE_SIZE;
 type State = 'normally' | 'while mapped' | 'while in CPU access' | 'after close';
@@ -26,14 +26,6 @@ interface Ctx {
   fd?: number;
 }
 
-function isOpen(fd: number): boolean {
-  try {
-    readlinkSync(`/proc/self/fd/${fd}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Wraps the exporter's release() of a built-in buffer with a counter. */
 function spyRelease(buf: DmaBuf): { calls: number } {

@@ -4,11 +4,17 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type DmaBuf } from '../lib';
 import { drmDevices, openVgem } from '../lib/devices/drm';
+import { fdKind } from '../lib/fdinfo';
 import { nativeOrNull } from '../lib/binding';
 
 /** Open fds of this process. */
 export function openFds(): number {
   return readdirSync('/proc/self/fd').length - 1;
+}
+
+/** Whether fd is open in this process. */
+export function isOpen(fd: number): boolean {
+  return fdKind(fd) !== 'closed';
 }
 
 /** Asserts, after every test of the calling describe(), that the fd count is back where it started. */

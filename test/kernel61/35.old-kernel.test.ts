@@ -27,7 +27,7 @@ describe('35 a kernel without udmabuf or DMA heaps', () => {
   it("'auto' falls back to memfd, visibly, and the buffer works", () => {
     using buf = allocate(4 * PAGE_SIZE);
     assert.equal(buf.exporter, 'memfd');
-    using access = buf.cpuAccess('write');
+    using _ = buf.cpuAccess('write');
     buf.mmap().fill(9);
     assert.equal(buf.mmap()[4 * PAGE_SIZE - 1], 9);
   });
