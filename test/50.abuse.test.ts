@@ -100,7 +100,7 @@ describe('50 abuse', () => {
   });
 
   describe('the public classes on a wrong receiver', () => {
-    it('every method and getter of DmaBuf, Attachment and CpuAccessGuard throws (a TypeError, or an argument error with a code)', async () => {
+    it('every method and getter of every public class throws (a TypeError, or an argument error with a code)', async () => {
       const r = await abuseWrongReceivers();
       assert.deepEqual(r.problems, []);
       assert.ok(r.calls > 50, `only ${r.calls} calls`);
