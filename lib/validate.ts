@@ -34,12 +34,15 @@ export function fd(v: unknown, name = 'fd'): number {
   return integer(v, name, 0, 0x7fffffff);
 }
 
+/** os.totalmem() reads /proc/meminfo (tens of µs): once is enough. */
+let machineMemory: number | undefined;
+
 /** A buffer size: a positive multiple of the page size, not beyond this machine's memory. */
 export function bufferSize(v: unknown, name = 'size'): number {
   if (typeof v !== 'number') throw argType(name, 'of type number', v);
   if (!Number.isInteger(v) || v <= 0) throw outOfRange(name, `a positive integer multiple of the page size (${PAGE_SIZE})`, v);
   if (v % PAGE_SIZE !== 0) throw outOfRange(name, `a multiple of the page size (${PAGE_SIZE}); round up to ${Math.ceil(v / PAGE_SIZE) * PAGE_SIZE}`, v);
-  const mem = totalmem();
+  const mem = (machineMemory ??= totalmem());
   if (v > mem) throw outOfRange(name, `no larger than this machine's memory (${mem} bytes)`, v);
   return v;
 }
