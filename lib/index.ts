@@ -23,3 +23,4 @@ export {
 } from './channel';
 export { toTransferable, fromTransferable, releaseTransferable, pendingTransfers, type TransferableDmaBuf, type TransferableFd, type TransferableMemory } from './transfer';
 export { FrameProducer, FrameConsumer, Frame, ReceivedFrame, type ProducerOptions, type SubmitOptions } from './pool';
+export { V4l2Capture, type V4l2Format, type CapturedFrame } from './devices/v4l2';

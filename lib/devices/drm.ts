@@ -6,6 +6,7 @@ import { native } from '../binding';
 import { fromFd } from '../allocate';
 import type { DmaBuf } from '../dma-buf';
 import { DmaBufError, codes } from '../errors';
+import { namedIoctl } from './ioctl';
 
 const IOC_WRITE = 1;
 const IOC_READWRITE = 3;
@@ -66,13 +67,7 @@ export class DrmDevice implements Disposable {
 
   /** @internal */
   ioctl(name: keyof typeof DRM_IOCTL, data: DataView): void {
-    try {
-      native().ioctl(this.fd, DRM_IOCTL[name], data);
-    } catch (err) {
-      Object.assign(err as object, { ioctl: `DRM_IOCTL_${name}`, path: this.path });
-      (err as Error).message = (err as Error).message.replace(/ioctl\(0x[0-9a-f]+\)/, `ioctl(DRM_IOCTL_${name})`) + ` '${this.path}'`;
-      throw err;
-    }
+    namedIoctl(this.fd, DRM_IOCTL[name], `DRM_IOCTL_${name}`, this.path, data);
   }
 
   /** DRM_IOCTL_PRIME_FD_TO_HANDLE: the device imports the buffer (dma_buf_attach + map in the kernel). */

@@ -1,0 +1,58 @@
+// A real V4L2 driver (vivid) captures straight into our dma-bufs (V4L2_MEMORY_DMABUF):
+// the kernel's own dma_buf_attach/map run for the capture device. VM suite only.
+import assert from 'node:assert/strict';
+import { allocate, PAGE_SIZE, V4l2Capture } from '../../lib';
+import { checkFds } from '../helpers';
+
+const roundUp = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
+
+for (const exporter of ['udmabuf', 'dma-heap', 'memfd'] as const) {
+  describe(`34 V4L2 capture (vivid) into ${exporter}`, () => {
+    checkFds();
+
+    if (exporter === 'memfd') {
+      it('a memfd is not a dma-buf: QBUF refuses it', () => {
+        using cam = new V4l2Capture('/dev/video0');
+        const fmt = cam.format();
+        using buf = allocate(roundUp(fmt.sizeImage), { exporter });
+        cam.requestBuffers(1);
+        assert.throws(() => cam.queue(0, buf), (err: NodeJS.ErrnoException & { ioctl: string }) =>
+          err.ioctl === 'VIDIOC_QBUF' && typeof err.errno === 'number' && err.errno < 0 && /VIDIOC_QBUF/.test(err.message));
+      });
+      return;
+    }
+
+    it('streams frames into our buffers, waited for on the event loop', async () => {
+      using cam = new V4l2Capture('/dev/video0');
+      const fmt = cam.format();
+      assert.equal(fmt.pixelFormat, 'YUYV');
+      assert.equal(fmt.sizeImage, fmt.bytesPerLine * fmt.height);
+      const bufs = [0, 1].map(() => allocate(roundUp(fmt.sizeImage), { exporter }));
+      try {
+        assert.equal(cam.requestBuffers(2), 2);
+        bufs.forEach((b, i) => cam.queue(i, b));
+        cam.streamOn();
+        const sequences: number[] = [];
+        for (let n = 0; n < 4; n++) {
+          const frame = await cam.dequeue({ timeout: 30000 });
+          assert.equal(frame.buffer, bufs[frame.index]);
+          assert.equal(frame.bytesUsed, fmt.sizeImage);
+          sequences.push(frame.sequence);
+          {
+            await frame.buffer.beginCpuAccessAsync('read', { timeout: 5000 });
+            const px = frame.buffer.mmap();
+            // vivid's default pattern: 75 % colour bars, white first (Y 0xb3/0xb4, U/V 0x80)
+            assert.ok(px[0] >= 0xb0 && px[0] <= 0xb5 && px[1] === 0x80 && px[3] === 0x80, `first pixels ${[...px.subarray(0, 4)]}`);
+            frame.buffer.endCpuAccess('read');
+          }
+          cam.queue(frame.index, frame.buffer);
+        }
+        assert.ok(sequences.every((s, i) => i === 0 || s > sequences[i - 1]), `sequence numbers rise: ${sequences}`);
+        cam.streamOff();
+      } finally {
+        cam.close();
+        for (const b of bufs) b.close();
+      }
+    });
+  });
+}
