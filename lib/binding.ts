@@ -132,7 +132,8 @@ export interface NativeBinding {
   ioctl(fd: number, request: number, data: ArrayBufferView): number;
 
   // mappings: mmap(MAP_SHARED) returns a handle owned by this Node environment
-  mmap(fd: number, length: number, offset: number, writable: boolean): number;
+  /** mmap(MAP_SHARED) of skip + length bytes at `offset`; views and copies see [skip, skip + length). */
+  mmap(fd: number, length: number, offset: number, writable: boolean, skip?: number): number;
   /** Detaches the mapping's view (if any), then munmaps. Unknown handle: EINVAL-shaped error. */
   munmap(handle: number): void;
   /**

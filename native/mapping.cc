@@ -13,8 +13,10 @@ namespace dmabuf {
 namespace {
 
 struct Mapping {
-  void* addr;
+  void* addr;  // what views and copies see: base + skip
   size_t length;
+  void* base;  // what mmap returned
+  size_t map_length;
   bool writable;
   napi_ref view;  // strong reference to the external ArrayBuffer, once mapView made it
 };
@@ -29,7 +31,7 @@ struct Mappings {
   // Runs at environment teardown, when no JS can reach the memory any more. The
   // napi_refs belong to the dying environment, which frees them itself.
   ~Mappings() {
-    for (const auto& entry : live) sys::Munmap(entry.second.addr, entry.second.length);
+    for (const auto& entry : live) sys::Munmap(entry.second.base, entry.second.map_length);
   }
 };
 
@@ -90,12 +92,14 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   const auto length = static_cast<size_t>(ArgInt(info[1], "length", 0, kMaxLength));
   const auto offset = static_cast<int64_t>(ArgSize(info[2], "offset"));
   const bool writable = ArgBool(info[3], "writable");
+  // Optional: map `skip` more bytes in front and show only [skip, skip + length).
+  const auto skip = info[4].IsUndefined() ? size_t{0} : static_cast<size_t>(ArgInt(info[4], "skip", 0, kMaxLength - static_cast<int64_t>(length)));
   Mappings& state = State(env);
   if (state.next_handle == 0) throw ErrnoError(env, -EMFILE, {"mmap", nullptr, fd, nullptr, "out of mapping handles"});
-  void* addr = nullptr;
-  Check(env, sys::Mmap(fd, length, offset, writable, &addr), {"mmap", nullptr, fd});
+  void* base = nullptr;
+  Check(env, sys::Mmap(fd, skip + length, offset, writable, &base), {"mmap", nullptr, fd});
   const uint32_t handle = state.next_handle++;
-  state.live.emplace(handle, Mapping{addr, length, writable, nullptr});
+  state.live.emplace(handle, Mapping{static_cast<uint8_t*>(base) + skip, length, base, skip + length, writable, nullptr});
   return Napi::Number::New(env, handle);
 }
 
@@ -112,7 +116,7 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
     napi_delete_reference(env, m.view);
     m.view = nullptr;
   }
-  Check(env, sys::Munmap(m.addr, m.length), {"munmap"});
+  Check(env, sys::Munmap(m.base, m.map_length), {"munmap"});
   state.live.erase(handle);
   return env.Undefined();
 }

@@ -1,8 +1,9 @@
 /* The handoff in C, for reference: a child forked once (not timed) waits on a Unix
  * socketpair; each round the parent sends the buffer's fd with SCM_RIGHTS, the child
  * maps it, reads the first and the last byte, unmaps, closes and acknowledges with them;
- * the parent times the round trip. The buffer is made and filled before timing.
- * usage: handoff <memfd|udmabuf|dma-heap> <rounds> <size> [size…]
+ * the parent times the round trip. The buffer is made and filled before timing; rounds are
+ * <pause> µs apart, as the JS rounds are (an idle gap, as between frames).
+ * usage: handoff <memfd|udmabuf|dma-heap> <rounds> <pause µs> <size> [size…]
  * prints {"<size>":[µs per round…],…} */
 #include "common.h"
 #include <sys/socket.h>
@@ -41,9 +42,10 @@ static void child(int sock) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4) return fprintf(stderr, "usage: handoff kind rounds size…\n"), 2;
+  if (argc < 5) return fprintf(stderr, "usage: handoff kind rounds pause-us size…\n"), 2;
   enum kind k = parse_kind(argv[1]);
   int rounds = atoi(argv[2]);
+  useconds_t pause = (useconds_t)atol(argv[3]);
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
   pid_t pid = fork();
@@ -53,7 +55,7 @@ int main(int argc, char **argv) {
   int dev = open_dev(k);
   double *us = calloc(rounds, sizeof *us);
   printf("{");
-  for (int a = 3; a < argc; a++) {
+  for (int a = 4; a < argc; a++) {
     size_t size = strtoull(argv[a], 0, 0);
     int fd = make_buf(k, dev, size);
     uint8_t *p = map_buf(fd, size);
@@ -67,7 +69,7 @@ int main(int argc, char **argv) {
       double t1 = now_ns();
       if (ack[0] != 0xa1 || ack[1] != 0xb2) return fprintf(stderr, "bad ack\n"), 1;
       if (r >= 0) us[r] = (t1 - t0) / 1e3;
-      usleep(2000); /* let the child finish munmap/close before the next round */
+      usleep(pause); /* the child finishes munmap/close meanwhile */
     }
     munmap(p, size);
     close(fd);

@@ -1,12 +1,15 @@
 /* The CPU-access bracket in C: DMA_BUF_IOCTL_SYNC START|RW, then END|RW, on one buffer.
- * usage: sync <memfd|udmabuf|dma-heap> <size> <iterations> <rounds>
+ * usage: sync <memfd|udmabuf|dma-heap> <size> <iterations> <rounds> [fcntl]
  * prints {"ns_per_op":[…one figure per round…]}, one op = both ioctls.
+ * With "fcntl", one op is two fcntl(F_GETFL) instead: the JS twin calls the addon's getFlags
+ * twice, so the difference is what a call through the addon costs beyond the syscall.
  * On a memfd (not a dma-buf) the kernel answers ENOTTY: that is the cost of the two
  * syscalls with nothing behind them, reported as such (the floor a bracket can cost). */
 #include "common.h"
 
 int main(int argc, char **argv) {
-  if (argc != 5) return fprintf(stderr, "usage: sync kind size iterations rounds\n"), 2;
+  if (argc < 5) return fprintf(stderr, "usage: sync kind size iterations rounds [fcntl]\n"), 2;
+  int fcntl_only = argc > 5 && !strcmp(argv[5], "fcntl");
   enum kind k = parse_kind(argv[1]);
   size_t size = strtoull(argv[2], 0, 0);
   long iters = atol(argv[3]);
@@ -18,7 +21,10 @@ int main(int argc, char **argv) {
   int expect_fail = k == K_MEMFD;
   for (int r = -1; r < rounds; r++) { /* round -1 warms up (udmabuf builds its sg table at the first begin) */
     double t0 = now_ns();
-    for (long i = 0; i < iters; i++) {
+    for (long i = 0; i < iters && fcntl_only; i++) {
+      if (fcntl(fd, F_GETFL) < 0 || fcntl(fd, F_GETFL) < 0) die("fcntl");
+    }
+    for (long i = 0; i < iters && !fcntl_only; i++) {
       if ((ioctl(fd, DMA_BUF_IOCTL_SYNC, &start) < 0) != expect_fail) die("SYNC START");
       if ((ioctl(fd, DMA_BUF_IOCTL_SYNC, &end) < 0) != expect_fail) die("SYNC END");
     }

@@ -47,6 +47,7 @@ export class DmaHeapOps extends FdOps {
     }
     this.heap = heap;
     this.#readOnly = opts.readOnly ?? false;
+    this.knownWritable(!this.#readOnly);
     if (!opts.deferred) this.storage();
   }
 

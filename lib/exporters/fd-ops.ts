@@ -24,6 +24,11 @@ export abstract class FdOps extends StorageOps<number> {
     return (this.#readiness ??= new Readiness(this.storage()));
   }
 
+  /** For storage we allocated: whether it is writable, so no fcntl is needed to find out. */
+  protected knownWritable(writable: boolean): void {
+    this.#writable = writable;
+  }
+
   /** Whether the fd allows PROT_WRITE mappings (not an O_RDONLY heap buffer). */
   protected get writable(): boolean {
     if (this.#writable === undefined) {
@@ -50,13 +55,13 @@ export abstract class FdOps extends StorageOps<number> {
     native().mapWrite(this.#wholeHandle(), offset, source);
   }
 
-  /** Maps from offset 0 and views one page: DRM's shmem helpers (vgem PRIME exports)
-   *  ignore mmap's page offset and would show page 0 at any offset. */
+  /** Maps from offset 0 and views one page (a one-page ArrayBuffer): DRM's shmem helpers
+   *  (vgem PRIME exports) ignore mmap's page offset and would show page 0 at any offset. */
   kmap(page: number): Uint8Array {
     const b = native();
-    const h = b.mmap(this.storage(), (page + 1) * PAGE_SIZE, 0, this.writable);
+    const h = b.mmap(this.storage(), PAGE_SIZE, 0, this.writable, page * PAGE_SIZE);
     try {
-      const view = new Uint8Array(b.mapView(h), page * PAGE_SIZE, PAGE_SIZE);
+      const view = new Uint8Array(b.mapView(h));
       this.#kmaps.set(view, h);
       return view;
     } catch (err) {

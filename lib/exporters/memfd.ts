@@ -29,6 +29,7 @@ export class MemfdOps extends FdOps {
   /** A new memfd, or (with `adopt`) an existing one that we now own. */
   constructor(size: number, opts: MemfdOptions, adopt?: number) {
     super(size, preferredLayout(size, 1), false);
+    if (adopt === undefined) this.knownWritable(true);
     this.#hugetlb = opts.hugetlb ?? false;
     if (adopt !== undefined) {
       const p = memfdProblem(adopt, 0, size, PAGE_SIZE);

@@ -61,6 +61,7 @@ export class UdmabufOps extends FdOps {
   constructor(size: number, opts: UdmabufOptions) {
     const own = opts.memfd === undefined;
     super(size, preferredLayout(size, opts.segments), own);
+    this.knownWritable(true); // udmabuf files are always O_RDWR
     this.#hugetlb = opts.hugetlb ?? false;
     this.#device = opts.device ?? UDMABUF_PATH;
     if (!own) this.adopt(this.#fromMemfd(opts.memfd!, opts.offset ?? 0));
