@@ -1,7 +1,7 @@
 // Shared by every test file: fd-leak checks, the exporters this machine can test,
 // and assertions on error shape.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type DmaBuf } from '../lib';
 import { drmDevices, openVgem } from '../lib/devices/drm';
 import { fdKind } from '../lib/fdinfo';
@@ -17,15 +17,32 @@ export function isOpen(fd: number): boolean {
   return fdKind(fd) !== 'closed';
 }
 
+function fdTable(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const n of readdirSync('/proc/self/fd')) {
+    try {
+      out.set(n, readlinkSync(`/proc/self/fd/${n}`));
+    } catch {
+      // the fd readdir itself used
+    }
+  }
+  return out;
+}
+
 /** Asserts, after every test of the calling describe(), that the fd count is back where it started. */
 export function checkFds(): void {
-  let before = 0;
+  let before = new Map<string, string>();
   beforeEach(() => {
-    before = openFds();
+    before = fdTable();
   });
   afterEach(function () {
     if (this.currentTest?.state === 'failed') return;
-    assert.equal(openFds(), before, 'open fd count changed: an fd leaked or was closed twice');
+    const after = fdTable();
+    if (after.size === before.size) return;
+    const diff = [...new Set([...before.keys(), ...after.keys()])]
+      .filter((n) => before.get(n) !== after.get(n))
+      .map((n) => `fd ${n}: ${before.get(n) ?? '-'} → ${after.get(n) ?? '-'}`);
+    assert.fail(`open fd count changed from ${before.size} to ${after.size}: an fd leaked or was closed twice (${diff.join('; ')})`);
   });
 }
 
