@@ -1,6 +1,8 @@
 // Shared by every test file: fd-leak checks, the exporters this machine can test,
 // and assertions on error shape.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type DmaBuf } from '../lib';
 import { drmDevices, openVgem } from '../lib/devices/drm';
@@ -16,6 +18,15 @@ export function openFds(): number {
 export function isOpen(fd: number): boolean {
   return fdKind(fd) !== 'closed';
 }
+
+// Node opens /dev/null in the parent the first time it spawns a child with piped stdio,
+// and keeps it for the process's life. Do that once before any fd is counted.
+before(async () => {
+  const child = spawn(process.execPath, ['-e', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  await once(child, 'close');
+});
 
 function fdTable(): Map<string, string> {
   const out = new Map<string, string>();
