@@ -120,57 +120,61 @@ int AdoptSocket(int fd) {
   return 0;
 }
 
-int64_t SendFds(int fd, const void* data, size_t length, const int* fds, size_t nfds) {
-  if (nfds > kMaxFdsPerMessage) return -EINVAL;
-  iovec iov = {const_cast<void*>(data), length};
+// One data buffer and room for a full SCM_RIGHTS control message.
+struct Message {
+  iovec iov;
   msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
   union {
     cmsghdr align;
     char buf[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
   } control;
-  if (nfds > 0) {
-    std::memset(&control, 0, sizeof control);
-    msg.msg_control = control.buf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  Message(void* data, size_t length) : iov{data, length} {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
   }
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+};
+
+// Restarts on EINTR; a full or empty socket is -EAGAIN.
+template <typename Call>
+ssize_t Retry(Call call) {
   for (;;) {
-    const ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    const ssize_t r = call();
     if (r >= 0) return r;
     if (errno == EWOULDBLOCK) return -EAGAIN;
     if (errno != EINTR) return -errno;
   }
 }
 
+int64_t SendFds(int fd, const void* data, size_t length, const int* fds, size_t nfds) {
+  if (nfds > kMaxFdsPerMessage) return -EINVAL;
+  Message m(const_cast<void*>(data), length);
+  if (nfds > 0) {
+    std::memset(&m.control, 0, sizeof m.control);
+    m.msg.msg_control = m.control.buf;
+    m.msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  return Retry([&] { return sendmsg(fd, &m.msg, MSG_NOSIGNAL); });
+}
+
 int RecvFds(int fd, void* data, size_t length, size_t max_fds, Received* out) {
   if (max_fds > kMaxFdsPerMessage) max_fds = kMaxFdsPerMessage;
-  iovec iov = {data, length};
-  msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  union {
-    cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)];
-  } control;
+  Message m(data, length);
+  msghdr& msg = m.msg;
   if (max_fds > 0) {
     // CMSG_LEN, not CMSG_SPACE: the kernel fills (controllen - header) / sizeof(int) fds,
     // and CMSG_SPACE's padding would make room for one more than asked.
-    msg.msg_control = control.buf;
+    msg.msg_control = m.control.buf;
     msg.msg_controllen = CMSG_LEN(sizeof(int) * max_fds);
   }
-  ssize_t r;
-  for (;;) {
-    r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    if (r >= 0) break;
-    if (errno == EWOULDBLOCK) return -EAGAIN;
-    if (errno != EINTR) return -errno;
-  }
+  const ssize_t r = Retry([&] { return recvmsg(fd, &msg, MSG_CMSG_CLOEXEC); });
+  if (r < 0) return static_cast<int>(r);
   out->bytes = r;
   out->fds.clear();
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
