@@ -85,6 +85,13 @@ function closeAllBuffers(m: ChannelMessage | null): void {
   for (const b of m?.buffers ?? []) b.close();
 }
 
+/** Both ends of a pair in this process, closed on dispose. */
+function localPair(): { a: Channel; b: Channel } & Disposable {
+  const [a, fd] = Channel.pair();
+  const b = Channel.fromFd(fd, { takeOwnership: true });
+  return { a, b, [Symbol.dispose]: () => (a.close(), b.close()) };
+}
+
 /** A channel message as it travels: the 8-byte header ("DMB1", count, flags) and the payload's JSON. */
 function frame(count: number, payload?: unknown): Uint8Array {
   const body = payload === undefined ? new Uint8Array(0) : new TextEncoder().encode(JSON.stringify(payload));
@@ -179,50 +186,40 @@ describe('45 channel', () => {
 
   describe('in one process', () => {
     it('pair: send, receive, the sender closes its buffer at once and the receiver\'s stays valid', async () => {
-      const [a, fd] = Channel.pair();
-      const b = Channel.fromFd(fd, { takeOwnership: true });
-      try {
-        const buf = allocate(4 * PAGE_SIZE, { exporter: 'memfd' });
-        buf.mmap().fill(0x5a);
-        const sent = a.send(buf, { n: 1 });
-        buf.close();
-        await sent;
-        const m = await next(b);
-        assert.equal(m.buffers.length, 1);
-        assert.equal(m.buffers[0].size, 4 * PAGE_SIZE);
-        assert.equal(m.buffers[0].mmap()[4 * PAGE_SIZE - 1], 0x5a);
-        assert.deepEqual(m.payload, { n: 1 });
-        a.close();
-        b.close();
-        assert.equal(m.buffers[0].mmap()[0], 0x5a, 'a delivered buffer outlives both ends');
-        closeAllBuffers(m);
-      } finally {
-        a.close();
-        b.close();
-      }
+      using ends = localPair();
+      const { a, b } = ends;
+      const buf = allocate(4 * PAGE_SIZE, { exporter: 'memfd' });
+      buf.mmap().fill(0x5a);
+      const sent = a.send(buf, { n: 1 });
+      buf.close();
+      await sent;
+      const m = await next(b);
+      assert.equal(m.buffers.length, 1);
+      assert.equal(m.buffers[0].size, 4 * PAGE_SIZE);
+      assert.equal(m.buffers[0].mmap()[4 * PAGE_SIZE - 1], 0x5a);
+      assert.deepEqual(m.payload, { n: 1 });
+      a.close();
+      b.close();
+      assert.equal(m.buffers[0].mmap()[0], 0x5a, 'a delivered buffer outlives both ends');
+      closeAllBuffers(m);
     });
 
     it('messages arrive in order through receive(), async iteration and \'message\' events; no payload is undefined', async () => {
-      const [a, fd] = Channel.pair();
-      const b = Channel.fromFd(fd, { takeOwnership: true });
-      try {
-        for (let i = 0; i < 5; i++) await a.send([], i);
-        await a.send();
-        assert.equal((await next(b)).payload, 0);
-        const seen: unknown[] = [];
-        for await (const m of b) {
-          seen.push(m.payload);
-          if (seen.length === 2) break;
-        }
-        assert.deepEqual(seen, [1, 2]);
-        const events: unknown[] = [];
-        b.on('message', (m: ChannelMessage) => events.push(m.payload));
-        await waitFor(() => events.length === 3, 'three events');
-        assert.deepEqual(events, [3, 4, undefined]);
-      } finally {
-        a.close();
-        b.close();
+      using ends = localPair();
+      const { a, b } = ends;
+      for (let i = 0; i < 5; i++) await a.send([], i);
+      await a.send();
+      assert.equal((await next(b)).payload, 0);
+      const seen: unknown[] = [];
+      for await (const m of b) {
+        seen.push(m.payload);
+        if (seen.length === 2) break;
       }
+      assert.deepEqual(seen, [1, 2]);
+      const events: unknown[] = [];
+      b.on('message', (m: ChannelMessage) => events.push(m.payload));
+      await waitFor(() => events.length === 3, 'three events');
+      assert.deepEqual(events, [3, 4, undefined]);
     });
 
     it('both ends see \'close\'; receive() then gives null and send() rejects with ERR_DMABUF_CHANNEL_CLOSED', async () => {
@@ -417,42 +414,32 @@ describe('45 channel', () => {
     });
 
     it('too many fds: 254 buffers → ERR_OUT_OF_RANGE before any syscall; 253 (SCM_MAX_FD) go through', async () => {
-      const [a, fd] = Channel.pair();
-      const b = Channel.fromFd(fd, { takeOwnership: true });
-      try {
-        using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
-        await assertRejects(a.send(new Array(254).fill(buf)), 'ERR_OUT_OF_RANGE', /<= 253/);
-        assertCode(() => native().socketSend(buf.fd, frame(0), new Array(254).fill(buf.fd)), 'ERR_OUT_OF_RANGE', /SCM_MAX_FD/);
-        assertCode(() => native().socketPair(new Uint32Array(2) as unknown as Int32Array), 'ERR_INVALID_ARG_TYPE');
-        await a.send(new Array(253).fill(buf), 'max');
-        const m = await next(b);
-        assert.equal(m.buffers.length, 253);
-        assert.ok(m.buffers.every((x) => x.inode === buf.inode));
-        closeAllBuffers(m);
-      } finally {
-        a.close();
-        b.close();
-      }
+      using ends = localPair();
+      const { a, b } = ends;
+      using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
+      await assertRejects(a.send(new Array(254).fill(buf)), 'ERR_OUT_OF_RANGE', /<= 253/);
+      assertCode(() => native().socketSend(buf.fd, frame(0), new Array(254).fill(buf.fd)), 'ERR_OUT_OF_RANGE', /SCM_MAX_FD/);
+      assertCode(() => native().socketPair(new Uint32Array(2) as unknown as Int32Array), 'ERR_INVALID_ARG_TYPE');
+      await a.send(new Array(253).fill(buf), 'max');
+      const m = await next(b);
+      assert.equal(m.buffers.length, 253);
+      assert.ok(m.buffers.every((x) => x.inode === buf.inode));
+      closeAllBuffers(m);
     });
 
     it('payload too large → ERR_OUT_OF_RANGE; not JSON-able → ERR_INVALID_ARG_VALUE; exactly 64 KiB goes through', async () => {
-      const [a, fd] = Channel.pair();
-      const b = Channel.fromFd(fd, { takeOwnership: true });
-      try {
-        await assertRejects(a.send([], 'x'.repeat(65535)), 'ERR_OUT_OF_RANGE', /at most 65536 bytes/);
-        await assertRejects(a.send([], { big: 'é'.repeat(40000) }), 'ERR_OUT_OF_RANGE');
-        await assertRejects(a.send([], 10n), 'ERR_INVALID_ARG_VALUE');
-        const cyclic: Record<string, unknown> = {};
-        cyclic.self = cyclic;
-        await assertRejects(a.send([], cyclic), 'ERR_INVALID_ARG_VALUE');
-        await assertRejects(a.send([], () => 1), 'ERR_INVALID_ARG_VALUE');
-        const max = 'z'.repeat(65534); // 65536 bytes with its quotes
-        await a.send([], max);
-        assert.equal((await next(b)).payload, max);
-      } finally {
-        a.close();
-        b.close();
-      }
+      using ends = localPair();
+      const { a, b } = ends;
+      await assertRejects(a.send([], 'x'.repeat(65535)), 'ERR_OUT_OF_RANGE', /at most 65536 bytes/);
+      await assertRejects(a.send([], { big: 'é'.repeat(40000) }), 'ERR_OUT_OF_RANGE');
+      await assertRejects(a.send([], 10n), 'ERR_INVALID_ARG_VALUE');
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      await assertRejects(a.send([], cyclic), 'ERR_INVALID_ARG_VALUE');
+      await assertRejects(a.send([], () => 1), 'ERR_INVALID_ARG_VALUE');
+      const max = 'z'.repeat(65534); // 65536 bytes with its quotes
+      await a.send([], max);
+      assert.equal((await next(b)).payload, max);
     });
 
     it('a non-dma-buf fd arriving (a FIFO, a regular file) is closed and reported; the whole message is dropped, the channel goes on', async () => {
