@@ -4,7 +4,7 @@
 // asserts what the kernel answers; the fallbacks must answer the same.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, rmSync, writeFileSync, constants as fsc } from 'node:fs';
+import { chmodSync, closeSync, cpSync, mkdtempSync, openSync, rmSync, writeFileSync, constants as fsc } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PAGE_SIZE, allocate, capabilities, fromFd, type DmaBuf } from '../lib';
@@ -158,9 +158,12 @@ describe('40 bad input', () => {
         chmodSync(dir, 0o755);
         let err: { code?: string; errno?: number; syscall?: string; path?: string; message?: string; ok?: boolean };
         if (process.getuid?.() === 0) {
-          // root bypasses file modes: ask as nobody, in a child.
+          // root bypasses file modes: ask as nobody, in a child. The checkout may be
+          // private (mktemp -d is 0700), so nobody gets its own copy of the library.
+          cpSync(LIB, join(dir, 'dist/lib'), { recursive: true });
+          cpSync(resolve(LIB, '../../build/Release/dmabuf.node'), join(dir, 'build/Release/dmabuf.node'));
           const script = `
-            const { allocate } = require(${JSON.stringify(LIB)});
+            const { allocate } = require(${JSON.stringify(join(dir, 'dist/lib'))});
             try { allocate(4096, { exporter: 'udmabuf', device: ${JSON.stringify(device)} }).close(); console.log(JSON.stringify({ ok: true })); }
             catch (e) { console.log(JSON.stringify({ code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, message: e.message })); }`;
           const r = spawnSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 15000 });
