@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { allocate, type AllocateOptions, type DmaBuf } from '../lib';
-import { native } from '../lib/binding';
+import { native } from '../lib/platform/binding';
 import { fdCount, fullGc, MiB, nowNs, rssMiB, runC, sleep, stats, type Kind, type Stats } from './common';
 
 const CHILD = join(__dirname, 'handoff-child.js');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { evenLayout, incompatibility, planLayout, sgTable, validateDevice } from '../lib/layout';
+import { evenLayout, incompatibility, planLayout, sgTable, validateDevice } from '../lib/core/layout';
 import { checkFds } from './helpers';
 
 const MiB = 1024 * 1024;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
 import { PAGE_SIZE, fromFd, type DmaBuf } from '../lib';
-import { fdKind } from '../lib/fdinfo';
+import { fdKind } from '../lib/platform/fdinfo';
 import { assertCode, assertRejects, assertSysError, checkFds, count, subjects } from './helpers';
 
 const SIZE = 16 * PAGE_SIZE;

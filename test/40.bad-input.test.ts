@@ -8,7 +8,7 @@ import { chmodSync, closeSync, cpSync, mkdtempSync, openSync, rmSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PAGE_SIZE, allocate, capabilities, fromFd, type DmaBuf } from '../lib';
-import { native } from '../lib/binding';
+import { native } from '../lib/platform/binding';
 import { assertCode, assertSysError, checkFds, count, subjects, isOpen } from './helpers';
 
 const caps = capabilities();

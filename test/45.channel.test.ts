@@ -10,7 +10,7 @@ import { closeSync, constants as fsc, existsSync, openSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Channel, PAGE_SIZE, allocate, connect, listen, type ChannelMessage, type DmaBuf } from '../lib';
-import { native } from '../lib/binding';
+import { native } from '../lib/platform/binding';
 import { assertCode, assertRejects, checkFds, count, openFds, subjects } from './helpers';
 
 const CHILD = join(__dirname, 'fixtures', 'channel-child.js');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Attachment, DmaBuf, PAGE_SIZE, SyncFile } from '../lib';
-import { native } from '../lib/binding';
+import { native } from '../lib/platform/binding';
 import { abuseBinding, abuseWrongReceivers, argLists, members } from './fixtures/abuse';
 import { checkFds, count, openFds, subjects } from './helpers';
 

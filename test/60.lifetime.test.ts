@@ -7,7 +7,7 @@ import { openSync, closeSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { PAGE_SIZE, allocate, capabilities, type Attachment, type DmaBuf, type SgTable } from '../lib';
-import { native } from '../lib/binding';
+import { native } from '../lib/platform/binding';
 import { fill, type WorkerJob } from './fixtures/worker';
 import { assertCode, assertSysError, checkFds, count, subjects, type Subject, isOpen } from './helpers';
 

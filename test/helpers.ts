@@ -6,8 +6,8 @@ import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type DmaBuf } from '../lib';
 import { drmDevices, openVgem } from '../lib/devices/drm';
-import { fdKind } from '../lib/fdinfo';
-import { nativeOrNull } from '../lib/binding';
+import { fdKind } from '../lib/platform/fdinfo';
+import { nativeOrNull } from '../lib/platform/binding';
 
 /** Open fds of this process. */
 export function openFds(): number {

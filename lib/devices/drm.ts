@@ -2,10 +2,10 @@
 // dma_buf_attach + map run), dumb buffers exported through PRIME, and vgem's fences.
 // Struct layouts from include/uapi/drm/drm.h, drm_mode.h and vgem_drm.h.
 import { readdirSync, readlinkSync } from 'node:fs';
-import { native } from '../binding';
-import { fromFd } from '../allocate';
-import type { DmaBuf } from '../dma-buf';
-import { DmaBufError, codes } from '../errors';
+import { native } from '../platform/binding';
+import { fromFd } from '../exporters/registry';
+import type { DmaBuf } from '../core/dma-buf';
+import { DmaBufError, codes } from '../platform/errors';
 import { namedIoctl } from './ioctl';
 
 const IOC_WRITE = 1;

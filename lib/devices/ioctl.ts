@@ -1,5 +1,5 @@
 // A device ioctl through the native passthrough, its error named after the ioctl and node.
-import { native } from '../binding';
+import { native } from '../platform/binding';
 
 export function namedIoctl(fd: number, request: number, name: string, path: string, data: DataView): void {
   try {

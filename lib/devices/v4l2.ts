@@ -1,12 +1,12 @@
 // V4L2 capture into dma-bufs (V4L2_MEMORY_DMABUF): the camera, or vivid, writes frames
 // straight into buffers this library allocated. Struct layouts from
 // include/uapi/linux/videodev2.h on 64-bit Linux.
-import { native } from '../binding';
-import type { DmaBuf } from '../dma-buf';
-import { DmaBufError, codes, closedError } from '../errors';
-import { READABLE, Readiness } from '../readiness';
+import { native } from '../platform/binding';
+import type { DmaBuf } from '../core/dma-buf';
+import { DmaBufError, codes, closedError } from '../platform/errors';
+import { READABLE, Readiness } from '../fences/readiness';
 import { namedIoctl } from './ioctl';
-import * as v from '../validate';
+import * as v from '../platform/validate';
 
 const IOC_WRITE = 1;
 const IOC_READWRITE = 3;

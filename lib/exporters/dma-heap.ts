@@ -1,8 +1,8 @@
 // The dma-heap exporter: DMA_HEAP_IOCTL_ALLOC on /dev/dma_heap/<name>.
 import { readdirSync } from 'node:fs';
-import { native } from '../binding';
-import { DmaBufError, codes, isErrno, withAdvice } from '../errors';
-import type { Layout } from '../layout';
+import { native } from '../platform/binding';
+import { DmaBufError, codes, isErrno, withAdvice } from '../platform/errors';
+import type { Layout } from '../core/layout';
 import { FdOps } from './fd-ops';
 import { preferredLayout } from './storage';
 

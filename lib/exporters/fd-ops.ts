@@ -1,11 +1,11 @@
 // Storage behind a file descriptor (udmabuf, dma-heap, import, memfd): mmap views,
 // page kmaps, SYNC brackets, names and fdinfo through the native addon.
 // The fd number stays the same for the buffer's life, across migrations (dup3).
-import { native } from '../binding';
-import { DmaBufError, codes } from '../errors';
-import { READABLE, Readiness, WRITABLE } from '../readiness';
-import { parseDmaBufInfo, readFdInfo, type DmaBufInfo } from '../fdinfo';
-import { CPU_ACCESS_FLAGS, PAGE_SIZE, type CpuAccess } from '../validate';
+import { native } from '../platform/binding';
+import { DmaBufError, codes } from '../platform/errors';
+import { READABLE, Readiness, WRITABLE } from '../fences/readiness';
+import { parseDmaBufInfo, readFdInfo, type DmaBufInfo } from '../platform/fdinfo';
+import { CPU_ACCESS_FLAGS, PAGE_SIZE, type CpuAccess } from '../platform/validate';
 import { StorageOps } from './storage';
 
 const SYNC_START = 0;

@@ -1,9 +1,9 @@
 // The import exporter: a dma-buf fd made elsewhere (another process, V4L2 EXPBUF,
 // DRM PRIME, a heap or udmabuf), as dma_buf_get. Size comes from the fd.
-import { native } from '../binding';
-import { DmaBufError, codes, systemError } from '../errors';
-import { fdKind, fdLink, readFdInfo } from '../fdinfo';
-import type { Layout } from '../layout';
+import { native } from '../platform/binding';
+import { DmaBufError, codes, systemError } from '../platform/errors';
+import { fdKind, fdLink, readFdInfo } from '../platform/fdinfo';
+import type { Layout } from '../core/layout';
 import { FdOps } from './fd-ops';
 import { preferredLayout } from './storage';
 

@@ -1,8 +1,8 @@
 // memfds as udmabuf wants them: MFD_ALLOW_SEALING, sized, F_SEAL_SHRINK; and the
 // reasons udmabuf refuses a memfd, in words.
-import { native } from '../binding';
-import { systemError } from '../errors';
-import { fdKind, fdLink } from '../fdinfo';
+import { native } from '../platform/binding';
+import { systemError } from '../platform/errors';
+import { fdKind, fdLink } from '../platform/fdinfo';
 
 export const HUGE_PAGE_SIZE = 2 * 1024 * 1024;
 /** statfs f_type of shmem (memfds, tmpfs) and hugetlbfs: the files udmabuf takes. */

@@ -1,11 +1,11 @@
 // The memfd exporter: real shared memory behind a real fd, for Linux without udmabuf.
 // Not a dma-buf: SYNC is a no-op (after the kernel's flag checks), names live here.
-import { native } from '../binding';
-import { DmaBufError, codes, systemError } from '../errors';
-import { fdLink, type DmaBufInfo } from '../fdinfo';
-import { checkName, checkSyncFlags } from '../kernel-rules';
-import type { Layout } from '../layout';
-import { PAGE_SIZE } from '../validate';
+import { native } from '../platform/binding';
+import { DmaBufError, codes, systemError } from '../platform/errors';
+import { fdLink, type DmaBufInfo } from '../platform/fdinfo';
+import { checkName, checkSyncFlags } from '../core/kernel-rules';
+import type { Layout } from '../core/layout';
+import { PAGE_SIZE } from '../platform/validate';
 import { FdOps } from './fd-ops';
 import { memfdProblem, sealedMemfd } from './memfd-util';
 import { preferredLayout } from './storage';

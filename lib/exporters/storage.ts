@@ -1,8 +1,8 @@
 // Storage shared by the built-in exporters: deferred allocation from every attachment's
 // constraints, scatter-gather tables, and migration with contents preserved.
-import { evenLayout, incompatibility, planLayout, sgTable, type Layout, type Segment } from '../layout';
-import type { AttachmentInfo, DmaBufOps } from '../ops';
-import type { DmaDirection } from '../validate';
+import { evenLayout, incompatibility, planLayout, sgTable, type Layout, type Segment } from '../core/layout';
+import type { AttachmentInfo, DmaBufOps } from '../core/ops';
+import type { DmaDirection } from '../platform/validate';
 
 export interface StorageOptions {
   /** Preferred number of storage chunks (udmabuf: memfds in UDMABUF_CREATE_LIST). Default 1. */

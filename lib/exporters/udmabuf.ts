@@ -1,10 +1,10 @@
 // The udmabuf exporter: sealed memfds turned into a dma-buf by /dev/udmabuf
 // (UDMABUF_CREATE for one chunk, UDMABUF_CREATE_LIST for several).
 import { readFileSync } from 'node:fs';
-import { native } from '../binding';
-import { isErrno, withAdvice } from '../errors';
-import type { Layout } from '../layout';
-import { PAGE_SIZE } from '../validate';
+import { native } from '../platform/binding';
+import { isErrno, withAdvice } from '../platform/errors';
+import type { Layout } from '../core/layout';
+import { PAGE_SIZE } from '../platform/validate';
 import { FdOps } from './fd-ops';
 import { HUGE_PAGE_SIZE, memfdProblem, sealedMemfd } from './memfd-util';
 import { preferredLayout, type StorageOptions } from './storage';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { allocate, fromFd, PAGE_SIZE, udmabufLimits } from '../../lib';
-import { native } from '../../lib/binding';
+import { native } from '../../lib/platform/binding';
 import { assertSysError, checkFds } from '../helpers';
 
 const NUM_PAGES = 4;

@@ -2,7 +2,7 @@
 // case by case for every heap present, through the library. VM suite only.
 import assert from 'node:assert/strict';
 import { allocate, listHeaps, PAGE_SIZE } from '../../lib';
-import { native } from '../../lib/binding';
+import { native } from '../../lib/platform/binding';
 import { openVgem } from '../../lib/devices/drm';
 import { assertSysError, checkFds } from '../helpers';
 

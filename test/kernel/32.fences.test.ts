@@ -3,7 +3,7 @@
 // loop, sync_files export, import, merge and report them. VM suite only.
 import assert from 'node:assert/strict';
 import { allocate, openVgem, PAGE_SIZE, SyncFile, type DmaBuf, type DrmDevice, type GemObject } from '../../lib';
-import { native } from '../../lib/binding';
+import { native } from '../../lib/platform/binding';
 import { assertRejects, checkFds } from '../helpers';
 
 /** Largest gap between 1 ms interval ticks while `p` is pending: the event loop's lag. */

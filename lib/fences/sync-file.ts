@@ -1,9 +1,9 @@
 // sync_file: an fd that signals when its fences have (DMA_BUF_IOCTL_EXPORT_SYNC_FILE,
 // SYNC_IOC_MERGE, SYNC_IOC_FILE_INFO). Waited on through the event loop.
-import { native } from './binding';
-import { DmaBufError, codes, closedError } from './errors';
+import { native } from '../platform/binding';
+import { DmaBufError, codes, closedError } from '../platform/errors';
 import { READABLE, Readiness } from './readiness';
-import * as v from './validate';
+import * as v from '../platform/validate';
 
 export type FenceStatus = 'active' | 'signaled' | 'error';
 

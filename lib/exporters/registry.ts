@@ -1,16 +1,16 @@
 // allocate() and fromFd(): the built-in exporters, 'auto', and custom exporters.
-import { native } from './binding';
+import { native } from '../platform/binding';
 import { capabilities, type BuiltinExporter } from './capabilities';
-import { DmaBuf } from './dma-buf';
-import { argType, argValue, systemError } from './errors';
-import { memfdProblem } from './exporters/memfd-util';
-import { DmaHeapOps, type DmaHeapOptions } from './exporters/dma-heap';
-import { checkImportable, ImportOps } from './exporters/import';
-import { MemfdOps } from './exporters/memfd';
-import { UdmabufOps, type UdmabufOptions } from './exporters/udmabuf';
-import { MemoryOps, type MemoryOptions } from './fallback/memory';
-import type { DmaBufOps } from './ops';
-import * as v from './validate';
+import { DmaBuf, installFactories } from '../core/dma-buf';
+import { argType, argValue, systemError } from '../platform/errors';
+import { memfdProblem } from './memfd-util';
+import { DmaHeapOps, type DmaHeapOptions } from './dma-heap';
+import { checkImportable, ImportOps } from './import';
+import { MemfdOps } from './memfd';
+import { UdmabufOps, type UdmabufOptions } from './udmabuf';
+import { MemoryOps, type MemoryOptions } from './memory';
+import type { DmaBufOps } from '../core/ops';
+import * as v from '../platform/validate';
 
 export interface AllocateOptions extends UdmabufOptions, Omit<DmaHeapOptions, 'deferred'>, MemoryOptions {
   /** 'auto' (default) tries udmabuf → dma-heap → memfd → memory; the choice is `buf.exporter`. */
@@ -104,3 +104,5 @@ export function fromFd(fd: number, options: FromFdOptions = {}): DmaBuf {
     throw err;
   }
 }
+
+installFactories({ allocate, fromFd });

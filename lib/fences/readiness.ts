@@ -1,8 +1,8 @@
 // Waits for an fd to become readable (POLLIN) or writable (POLLOUT) on the event loop,
 // never blocking it. One FdWatcher per fd (epoll takes one registration per fd and
 // loop), shared by every waiter.
-import { native, type NativeFdWatcher } from './binding';
-import { DmaBufError, codes, closedError, isErrno } from './errors';
+import { native, type NativeFdWatcher } from '../platform/binding';
+import { DmaBufError, codes, closedError, isErrno } from '../platform/errors';
 
 export const READABLE = 1;
 export const WRITABLE = 2;

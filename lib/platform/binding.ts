@@ -192,7 +192,7 @@ let cached: NativeBinding | null | undefined;
 let loadError: Error | undefined;
 
 function tryLoad(): NativeBinding | null {
-  const candidates = ['../../build/Release/dmabuf.node', '../../build/Debug/dmabuf.node', '../build/Release/dmabuf.node'];
+  const candidates = ['../../../build/Release/dmabuf.node', '../../../build/Debug/dmabuf.node'];
   for (const c of candidates) {
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires

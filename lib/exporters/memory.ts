@@ -1,10 +1,10 @@
 // The memory exporter: pure TypeScript, an ArrayBuffer (or SharedArrayBuffer) per
 // buffer, the same state machine and errors as the kernel exporters. Runs anywhere.
-import { checkName, checkSyncFlags } from '../kernel-rules';
-import type { DmaBufInfo } from '../fdinfo';
-import type { Layout } from '../layout';
-import { PAGE_SIZE } from '../validate';
-import { preferredLayout, StorageOps, type StorageOptions } from '../exporters/storage';
+import { checkName, checkSyncFlags } from '../core/kernel-rules';
+import type { DmaBufInfo } from '../platform/fdinfo';
+import type { Layout } from '../core/layout';
+import { PAGE_SIZE } from '../platform/validate';
+import { preferredLayout, StorageOps, type StorageOptions } from './storage';
 
 export interface MemoryOptions extends StorageOptions {
   /** Back with a SharedArrayBuffer (shareable with workers; its views cannot be detached). */

@@ -1,15 +1,33 @@
 // DmaBuf: the object model. One state machine for every exporter: references,
 // attachments and their mappings, CPU-access brackets, kmaps, release exactly once.
 import { isMainThread } from 'node:worker_threads';
-import { DmaBufError, codes, closedError, systemError, argType } from './errors';
+import { DmaBufError, codes, closedError, systemError, argType } from '../platform/errors';
 import { validateDevice, type Device, type Segment } from './layout';
 import type { AttachmentInfo, DmaBufOps } from './ops';
-import type { DmaBufInfo } from './fdinfo';
-import * as alloc from './allocate';
-import { SyncFile } from './sync-file';
-import type { AllocateOptions, FromFdOptions } from './allocate';
-import * as v from './validate';
-import type { CpuAccess, DmaDirection } from './validate';
+import type { DmaBufInfo } from '../platform/fdinfo';
+import { SyncFile } from '../fences/sync-file';
+// Types only: the registry installs the factories below, so core loads no exporter.
+import type { AllocateOptions, FromFdOptions } from '../exporters/registry';
+import * as v from '../platform/validate';
+import type { CpuAccess, DmaDirection } from '../platform/validate';
+
+/** allocate() and fromFd(), installed by the exporter registry when it loads. */
+export interface Factories {
+  allocate(size: number, options?: AllocateOptions): DmaBuf;
+  fromFd(fd: number, options?: FromFdOptions): DmaBuf;
+}
+let installed: Factories | undefined;
+
+/** @internal Called once by lib/exporters/registry.ts. */
+export function installFactories(f: Factories): void {
+  installed = f;
+}
+
+function factories(): Factories {
+  // The package entry loads the registry; core itself never loads an exporter.
+  if (!installed) throw new DmaBufError(codes.UNAVAILABLE, 'DmaBuf.allocate/fromFd: no exporter registry is loaded; import the package entry');
+  return installed;
+}
 
 const kOps = Symbol('ops');
 const kAttachments = Symbol('attachments');
@@ -169,12 +187,12 @@ export class DmaBuf implements Disposable {
 
   /** Allocates a buffer; see allocate(). */
   static allocate(size: number, options?: AllocateOptions): DmaBuf {
-    return alloc.allocate(size, options);
+    return factories().allocate(size, options);
   }
 
   /** dma_buf_get from an fd; see fromFd(). */
   static fromFd(fd: number, options?: FromFdOptions): DmaBuf {
-    return alloc.fromFd(fd, options);
+    return factories().fromFd(fd, options);
   }
 
   get size(): number {

@@ -3,8 +3,8 @@
 // DmaBuf runs the state machine (references, attachments, mappings, CPU-access
 // brackets, release once) and calls these only in valid states.
 import type { Device, Segment } from './layout';
-import type { CpuAccess, DmaDirection } from './validate';
-import type { DmaBufInfo } from './fdinfo';
+import type { CpuAccess, DmaDirection } from '../platform/validate';
+import type { DmaBufInfo } from '../platform/fdinfo';
 
 /** What an exporter sees of an attachment. */
 export interface AttachmentInfo {

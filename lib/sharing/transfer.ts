@@ -6,12 +6,12 @@
 // (once: a second receiver of a copy of the same object gets ERR_DMABUF_CLOSED) or
 // releaseTransferable() closes it. A transferable that is never received keeps its dup
 // open until one of those, or until the process exits.
-import { fromFd } from './allocate';
-import { native } from './binding';
-import { DmaBuf } from './dma-buf';
-import { DmaBufError, argType, argValue, closedError, codes } from './errors';
-import { MemoryOps } from './fallback/memory';
-import * as v from './validate';
+import { fromFd } from '../exporters/registry';
+import { native } from '../platform/binding';
+import { DmaBuf } from '../core/dma-buf';
+import { DmaBufError, argType, argValue, closedError, codes } from '../platform/errors';
+import { MemoryOps } from '../exporters/memory';
+import * as v from '../platform/validate';
 
 /** A buffer with an fd (udmabuf, dma-heap, import, memfd, custom exporters with an fd). */
 export interface TransferableFd {

@@ -1,6 +1,6 @@
 // Checks the kernel makes, applied by the exporters that have no kernel behind them
 // (memfd, memory) so that every exporter fails alike. Errnos as in drivers/dma-buf.
-import { systemError } from './errors';
+import { systemError } from '../platform/errors';
 
 export const DMA_BUF_NAME_LEN = 32;
 const SYNC_RW = 3;

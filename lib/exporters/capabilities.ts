@@ -1,9 +1,9 @@
 // What this machine offers, and which exporter 'auto' picks.
 import { accessSync, constants as fsc, existsSync, readdirSync } from 'node:fs';
 import { release } from 'node:os';
-import { nativeLoadError, nativeOrNull } from './binding';
-import { DMA_HEAP_DIR, listHeaps } from './exporters/dma-heap';
-import { UDMABUF_PATH, udmabufLimits } from './exporters/udmabuf';
+import { nativeLoadError, nativeOrNull } from '../platform/binding';
+import { DMA_HEAP_DIR, listHeaps } from './dma-heap';
+import { UDMABUF_PATH, udmabufLimits } from './udmabuf';
 
 export type BuiltinExporter = 'udmabuf' | 'dma-heap' | 'memfd' | 'memory';
 

@@ -15,11 +15,11 @@ import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
-import { fromFd } from './allocate';
-import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from './binding';
-import { DmaBuf } from './dma-buf';
-import { DmaBufError, argType, codes, systemError } from './errors';
-import * as v from './validate';
+import { fromFd } from '../../exporters/registry';
+import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from '../../platform/binding';
+import { DmaBuf } from '../../core/dma-buf';
+import { DmaBufError, argType, codes, systemError } from '../../platform/errors';
+import * as v from '../../platform/validate';
 
 /** The most buffers one message can carry: the kernel's SCM_MAX_FD. */
 export const MAX_BUFFERS = 253;

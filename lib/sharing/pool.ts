@@ -5,12 +5,12 @@
 // which come back only when the consumer releases them. Where the kernel gives fences
 // (dma-bufs), a sync_file passed to submit() becomes the buffer's write fence, and the
 // consumer's read access waits for it; elsewhere the release messages are the sync.
-import { allocate, type AllocateOptions } from './allocate';
-import type { Channel, ChannelMessage } from './channel';
-import type { DmaBuf } from './dma-buf';
-import { DmaBufError, codes, argType, closedError } from './errors';
-import type { SyncFile } from './sync-file';
-import * as v from './validate';
+import { allocate, type AllocateOptions } from '../exporters/registry';
+import type { Channel, ChannelMessage } from './channel/channel';
+import type { DmaBuf } from '../core/dma-buf';
+import { DmaBufError, codes, argType, closedError } from '../platform/errors';
+import type { SyncFile } from '../fences/sync-file';
+import * as v from '../platform/validate';
 
 const PROTOCOL = 'dmabuf-pool/1';
 

@@ -4,8 +4,8 @@
 // chunk for udmabuf, one ArrayBuffer region per chunk for the memory exporter).
 // A mapping's scatter-gather table splits the chunks further to honour a device's
 // maxSegmentSize; a chunk is never merged with its neighbour.
-import { DmaBufError, codes, argType, outOfRange } from './errors';
-import { PAGE_SIZE, integer } from './validate';
+import { DmaBufError, codes, argType, outOfRange } from '../platform/errors';
+import { PAGE_SIZE, integer } from '../platform/validate';
 
 /** What a device can address. Every field is optional; absent means "no limit". */
 export interface DeviceConstraints {
