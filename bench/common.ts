@@ -41,7 +41,15 @@ export function stats(samples: readonly number[]): Stats {
   const median = quantile(s, 0.5);
   const dev = s.map((x) => Math.abs(x - median)).sort((a, b) => a - b);
   const r = (x: number) => Number(x.toPrecision(6));
-  return { n: s.length, min: r(s[0]), p25: r(quantile(s, 0.25)), median: r(median), p75: r(quantile(s, 0.75)), max: r(s[s.length - 1]), mad: r(quantile(dev, 0.5)) };
+  return {
+    n: s.length,
+    min: r(s[0]),
+    p25: r(quantile(s, 0.25)),
+    median: r(median),
+    p75: r(quantile(s, 0.75)),
+    max: r(s[s.length - 1]),
+    mad: r(quantile(dev, 0.5)),
+  };
 }
 
 /** A ratio of medians, with a conservative band from the quartiles (a.p25/b.p75 … a.p75/b.p25). */
@@ -78,7 +86,11 @@ export function compileC(isStatic: boolean): { dir: string; cc: string } {
 
 /** Runs a C baseline and parses the JSON object it prints. */
 export function runC<T>(dir: string, program: CProgram, args: Array<string | number>): T {
-  const out = execFileSync(join(dir, program), args.map(String), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * MiB });
+  const out = execFileSync(join(dir, program), args.map(String), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 16 * MiB,
+  });
   return JSON.parse(out) as T;
 }
 
@@ -95,9 +107,9 @@ export function rssMiB(): number {
 export function fullGc(): void {
   let gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('node:v8').setFlagsFromString('--expose-gc');
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     gc = require('node:vm').runInNewContext('gc') as () => void;
   }
   gc();

@@ -30,7 +30,7 @@ function bytesOf(m: { data: Uint8Array }): Uint8Array {
 }
 
 async function spawnFd(): Promise<void> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { fromFd } = require('../lib') as typeof import('../lib');
   const tLib = t();
   const buf: DmaBuf = fromFd(3);
@@ -55,8 +55,15 @@ function spawnIpc(): void {
   process.once('message', (m: { data: Uint8Array }) => {
     const tMsg = t();
     const data = bytesOf(m);
-    void send({ t: 'ack', first: data[0], last: data[data.length - 1], size: data.length, tBoot: tBoot.toString(), tLib, tRead: tMsg })
-      .then(() => process.disconnect());
+    void send({
+      t: 'ack',
+      first: data[0],
+      last: data[data.length - 1],
+      size: data.length,
+      tBoot: tBoot.toString(),
+      tLib,
+      tRead: tMsg,
+    }).then(() => process.disconnect());
   });
 }
 
@@ -83,7 +90,7 @@ interface ChannelLike {
 }
 
 async function channel(): Promise<void> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Channel } = require('../lib') as { Channel: { fromFd(fd: number, o: { takeOwnership: boolean }): ChannelLike } };
   const ch = Channel.fromFd(3, { takeOwnership: true });
   await ch.send([], { t: 'ready' });

@@ -93,10 +93,13 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
       path: `${k}, ${fmtBytes(r.sync.size)}`,
       raw,
       how: `beginCpuAccess('readwrite') + endCpuAccess('readwrite') in a loop of ${r.sync.iterations}, ns per bracket, vs sync.c: ioctl(DMA_BUF_IOCTL_SYNC, START|RW) + ioctl(END|RW)`,
-      ...(isDmaBuf ? {} : {
-        note: 'not applicable here: a memfd is not a dma-buf, so the memfd exporter\'s bracket only checks its flags (no syscall), ' +
-          'while the C figure is the two SYNC ioctls answered ENOTTY (the bare syscall cost). Their quotient would flatter JS; the target is judged on the kernel run (udmabuf, dma-heap).',
-      }),
+      ...(isDmaBuf
+        ? {}
+        : {
+            note:
+              "not applicable here: a memfd is not a dma-buf, so the memfd exporter's bracket only checks its flags (no syscall), " +
+              'while the C figure is the two SYNC ioctls answered ENOTTY (the bare syscall cost). Their quotient would flatter JS; the target is judged on the kernel run (udmabuf, dma-heap).',
+          }),
     };
   }
 
@@ -159,17 +162,19 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
       path: `${k}, 64 MiB`,
       raw: {
         transport: viaChannel
-          ? 'long-lived child for both: the fd over the library\'s Channel (SCM_RIGHTS), child reads through mmap(), vs the bytes over child_process IPC (advanced serialization)'
+          ? "long-lived child for both: the fd over the library's Channel (SCM_RIGHTS), child reads through mmap(), vs the bytes over child_process IPC (advanced serialization)"
           : 'fresh child per round for both: fd as stdio[3] vs bytes over child_process IPC (advanced serialization)',
         fd_median_ms: fdOf(h64).median,
         ipc_median_ms: ipcOf(h64).median,
         band: q.band,
-        ...(viaChannel ? {
-          channel_child_read_median_ms: h64.channelReadLongLived!.median,
-          speedup_child_using_read: r4(h64.ipcLongLived.median / h64.channelReadLongLived!.median),
-          channel_back_to_back_median_ms: h64.channelBackToBack!.median,
-          speedup_back_to_back: r4(h64.ipcLongLived.median / h64.channelBackToBack!.median),
-        } : {}),
+        ...(viaChannel
+          ? {
+              channel_child_read_median_ms: h64.channelReadLongLived!.median,
+              speedup_child_using_read: r4(h64.ipcLongLived.median / h64.channelReadLongLived!.median),
+              channel_back_to_back_median_ms: h64.channelBackToBack!.median,
+              speedup_back_to_back: r4(h64.ipcLongLived.median / h64.channelBackToBack!.median),
+            }
+          : {}),
         fd_spawn_median_ms: h64.fdSpawn.median,
         ipc_spawn_median_ms: h64.ipcSpawn.median,
         speedup_fresh_child_both: spawnSpeedup,
@@ -180,10 +185,12 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
       },
       how: viaChannel
         ? 'a long-lived child (spawned once, not timed); per round the parent sends the buffer on a Channel.pair() channel, the child mmaps it, reads the first and the last byte and acknowledges on the channel; against the same child receiving the bytes by process.send() and acknowledging by IPC; send → ack'
-        : 'a fresh child per round for both transports (Node cannot pass an fd to a running child without the library\'s Channel); spawn → ack',
-      ...(viaChannel ? {} : {
-        note: 'Without the library\'s Channel, the fd can only reach a child at spawn, so both transports spawn a child per round and Node\'s start-up (child_boot) is most of both round trips.',
-      }),
+        : "a fresh child per round for both transports (Node cannot pass an fd to a running child without the library's Channel); spawn → ack",
+      ...(viaChannel
+        ? {}
+        : {
+            note: "Without the library's Channel, the fd can only reach a child at spawn, so both transports spawn a child per round and Node's start-up (child_boot) is most of both round trips.",
+          }),
     };
     const q2 = ratio(fdOf(h256), fdOf(h1));
     out.handoff_256mib_over_1mib = {
@@ -195,10 +202,12 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
         fd_1mib_median_ms: fdOf(h1).median,
         fd_256mib_median_ms: fdOf(h256).median,
         band: q2.band,
-        ...(viaChannel ? {
-          channel_child_read_256_over_1: r4(h256.channelReadLongLived!.median / h1.channelReadLongLived!.median),
-          channel_back_to_back_256_over_1: r4(h256.channelBackToBack!.median / h1.channelBackToBack!.median),
-        } : {}),
+        ...(viaChannel
+          ? {
+              channel_child_read_256_over_1: r4(h256.channelReadLongLived!.median / h1.channelReadLongLived!.median),
+              channel_back_to_back_256_over_1: r4(h256.channelBackToBack!.median / h1.channelBackToBack!.median),
+            }
+          : {}),
         fd_spawn_256_over_1: r4(h256.fdSpawn.median / h1.fdSpawn.median),
         child_fd_access_256_over_1: r4(h256.fdAccess.median / h1.fdAccess.median),
         c_scm_rights_256_over_1: r4(h256.cScmRightsUs.median / h1.cScmRightsUs.median),
@@ -223,7 +232,11 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
       us_per_cycle: s.usPerCycle,
     };
     const x = r.soakExtra;
-    const extra = x ? { [`also_${fmtBytes(x.size).replace(' ', '')}`]: `${x.cycles} cycles: RSS ${x.rssGrowthMiB} MiB (${x.rssGrowthFrom1000MiB} from cycle 1000), fds ${x.fdDelta}` } : {};
+    const extra = x
+      ? {
+          [`also_${fmtBytes(x.size).replace(' ', '')}`]: `${x.cycles} cycles: RSS ${x.rssGrowthMiB} MiB (${x.rssGrowthFrom1000MiB} from cycle 1000), fds ${x.fdDelta}`,
+        }
+      : {};
     out.soak_rss_growth_mib = {
       value: s.rssGrowthMiB,
       target: '< 5',
@@ -240,7 +253,8 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
         v8_heap_used_mib_baseline_end: s.heapUsedMiB.join(' '),
         ...extra,
       },
-      how: 'allocate → mmap → write a byte → close, repeated, yielding to the event loop every 1000 cycles; RSS after a full GC at the baseline and at the end. ' +
+      how:
+        'allocate → mmap → write a byte → close, repeated, yielding to the event loop every 1000 cycles; RSS after a full GC at the baseline and at the end. ' +
         'The baseline is taken after a warm-up of up to 50 000 cycles, once V8 has grown its young generation (to 32 MiB reserved, a one-time step as objects keep surviving scavenges, not a leak); ' +
         'rss_growth_from_cycle_1000_mib includes that step',
     };
@@ -269,10 +283,12 @@ export function buildMetrics(paths: Partial<Record<Kind, PathResults>>): Record<
   for (const name of Object.keys(primary)) {
     const m: Metric = { ...primary[name] };
     if (kinds.length > 1) {
-      m.paths = Object.fromEntries(kinds.map((k) => {
-        const { how: _how, ...rest } = per[k][name];
-        return [k, rest];
-      }));
+      m.paths = Object.fromEntries(
+        kinds.map((k) => {
+          const { how: _how, ...rest } = per[k][name];
+          return [k, rest];
+        }),
+      );
     }
     metrics[name] = m;
   }
@@ -320,7 +336,9 @@ function headline(name: string, m: Omit<Metric, 'paths' | 'how'>): string[] {
       break;
   }
   const band = Array.isArray(raw.band) ? ` (${fmt(raw.band[0])}–${fmt(raw.band[1])})` : '';
-  return [`| \`${name}\` | ${m.path} | ${js} | ${base} | **${m.value === null ? 'n/a' : fmt(m.value)}**${band} | ${m.target} | ${yes(m.met)} |`];
+  return [
+    `| \`${name}\` | ${m.path} | ${js} | ${base} | **${m.value === null ? 'n/a' : fmt(m.value)}**${band} | ${m.target} | ${yes(m.met)} |`,
+  ];
 }
 
 function statRow(label: string, unit: string, s: Stats, scale = 1): string {
@@ -332,8 +350,11 @@ export function renderMarkdown(rep: Report): string {
   const e = rep.environment;
   const lines: string[] = [];
   lines.push(`# Benchmarks: ${rep.kind} (${rep.date})`, '');
-  lines.push(`Node ${e.node}, Linux ${e.kernel}, ${e.cpu} × ${e.cpus}${e.emulated ? ` — **${e.emulated}**` : ''}. C: ${e.cc}.` +
-    `${rep.kind === 'kernel' ? ` udmabuf size_limit_mb ${e.udmabufSizeLimitMb}; heaps: ${e.heaps.join(', ')}.` : ''} Run took ${rep.durationS} s.`, '');
+  lines.push(
+    `Node ${e.node}, Linux ${e.kernel}, ${e.cpu} × ${e.cpus}${e.emulated ? ` — **${e.emulated}**` : ''}. C: ${e.cc}.` +
+      `${rep.kind === 'kernel' ? ` udmabuf size_limit_mb ${e.udmabufSizeLimitMb}; heaps: ${e.heaps.join(', ')}.` : ''} Run took ${rep.durationS} s.`,
+    '',
+  );
   lines.push('Medians; in brackets the quartile band of the ratio (JS p25 ÷ C p75 … JS p75 ÷ C p25).', '');
   lines.push('| metric | path | JS | baseline | value | target | met |', '|---|---|---|---|---|---|---|');
   for (const [name, m] of Object.entries(rep.metrics)) {
@@ -341,16 +362,26 @@ export function renderMarkdown(rep: Report): string {
     else lines.push(...headline(name, m));
   }
   const notes = Object.entries(rep.metrics).flatMap(([name, m]) =>
-    m.paths ? Object.entries(m.paths).filter(([, pm]) => pm.note).map(([k, pm]) => `- \`${name}\` (${k}): ${pm.note}`) : m.note ? [`- \`${name}\`: ${m.note}`] : []);
+    m.paths
+      ? Object.entries(m.paths)
+          .filter(([, pm]) => pm.note)
+          .map(([k, pm]) => `- \`${name}\` (${k}): ${pm.note}`)
+      : m.note
+        ? [`- \`${name}\`: ${m.note}`]
+        : [],
+  );
   const seen = new Set<string>();
   if (notes.length) lines.push('', ...notes.filter((n) => !seen.has(n) && seen.add(n)));
 
   for (const [kind, r] of Object.entries(rep.details) as Array<[Kind, PathResults]>) {
     lines.push('', `## Handoff to a child, ${kind}: fd vs child_process IPC`, '');
-    lines.push('Milliseconds, medians. Round trip: the parent sends, the child gets access, reads the first and the last byte, acknowledges. ' +
-      '"Long-lived": the child is spawned once, untimed; "fresh": spawned in every round, spawn included. ' +
-      `Rounds are ${rep.plan.settleMs} ms apart (an idle gap, as between frames; the C rounds too), except "back to back". ` +
-      'The last four columns split the fresh-child fd round trip as the child timed it (its bracketed read comes after the ack, outside the round trip).', '');
+    lines.push(
+      'Milliseconds, medians. Round trip: the parent sends, the child gets access, reads the first and the last byte, acknowledges. ' +
+        '"Long-lived": the child is spawned once, untimed; "fresh": spawned in every round, spawn included. ' +
+        `Rounds are ${rep.plan.settleMs} ms apart (an idle gap, as between frames; the C rounds too), except "back to back". ` +
+        'The last four columns split the fresh-child fd round trip as the child timed it (its bracketed read comes after the ack, outside the round trip).',
+      '',
+    );
     const ch = r.handoff.every((h) => h.channelLongLived);
     const head = ['size'];
     const rule = ['---'];
@@ -358,7 +389,15 @@ export function renderMarkdown(rep: Report): string {
       head.push(h);
       rule.push('---');
     };
-    if (ch) ['Channel, long-lived child, mmap()', 'read()', 'mmap(), back to back', 'IPC, long-lived child', 'speedup (mmap)', 'speedup (read)'].forEach(col);
+    if (ch)
+      [
+        'Channel, long-lived child, mmap()',
+        'read()',
+        'mmap(), back to back',
+        'IPC, long-lived child',
+        'speedup (mmap)',
+        'speedup (read)',
+      ].forEach(col);
     else ['IPC, long-lived child'].forEach(col);
     ['fd, fresh child', 'IPC, fresh child', 'speedup (fresh)'].forEach(col);
     ['C, SCM_RIGHTS', 'fresh child: boot', 'load lib', 'fromFd+mmap+read', 'bracketed read'].forEach(col);
@@ -366,11 +405,23 @@ export function renderMarkdown(rep: Report): string {
     for (const h of r.handoff) {
       const cells = [fmtBytes(h.size)];
       if (ch) {
-        cells.push(fmt(h.channelLongLived!.median), fmt(h.channelReadLongLived!.median), fmt(h.channelBackToBack!.median), fmt(h.ipcLongLived.median),
-          `${fmt(h.ipcLongLived.median / h.channelLongLived!.median)}×`, `${fmt(h.ipcLongLived.median / h.channelReadLongLived!.median)}×`);
+        cells.push(
+          fmt(h.channelLongLived!.median),
+          fmt(h.channelReadLongLived!.median),
+          fmt(h.channelBackToBack!.median),
+          fmt(h.ipcLongLived.median),
+          `${fmt(h.ipcLongLived.median / h.channelLongLived!.median)}×`,
+          `${fmt(h.ipcLongLived.median / h.channelReadLongLived!.median)}×`,
+        );
       } else cells.push(fmt(h.ipcLongLived.median));
       cells.push(fmt(h.fdSpawn.median), fmt(h.ipcSpawn.median), `${fmt(h.ipcSpawn.median / h.fdSpawn.median)}×`);
-      cells.push(fmt(h.cScmRightsUs.median / 1e3), fmt(h.boot.median), fmt(h.fdLib.median), fmt(h.fdAccess.median), fmt(h.fdBracketUs.median / 1e3));
+      cells.push(
+        fmt(h.cScmRightsUs.median / 1e3),
+        fmt(h.boot.median),
+        fmt(h.fdLib.median),
+        fmt(h.fdAccess.median),
+        fmt(h.fdBracketUs.median / 1e3),
+      );
       lines.push(`| ${cells.join(' | ')} |`);
     }
   }
@@ -387,7 +438,8 @@ export function renderMarkdown(rep: Report): string {
     if (r.syncPage) {
       lines.push(statRow(`${kind} sync bracket ${size(r.syncPage.size)}, JS`, 'ns', r.syncPage.js));
       lines.push(statRow(`${kind} sync bracket ${size(r.syncPage.size)}, C`, 'ns', r.syncPage.c));
-      if (r.syncPage.native) lines.push(statRow(`${kind} sync bracket ${size(r.syncPage.size)}, raw native binding`, 'ns', r.syncPage.native));
+      if (r.syncPage.native)
+        lines.push(statRow(`${kind} sync bracket ${size(r.syncPage.size)}, raw native binding`, 'ns', r.syncPage.native));
     }
     for (const part of ['fill', 'copy'] as const) {
       lines.push(statRow(`${kind} ${part} ${size(r.fill.size)}, JS`, 'ms', r.fill.js[part], 1e6));
@@ -395,20 +447,26 @@ export function renderMarkdown(rep: Report): string {
     }
     lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, JS`, 'µs', r.cmr.js, 1e3));
     lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, C`, 'µs', r.cmr.c, 1e3));
-    if (r.cmr.cOpenEach) lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, C opening the device each cycle`, 'µs', r.cmr.cOpenEach, 1e3));
+    if (r.cmr.cOpenEach)
+      lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, C opening the device each cycle`, 'µs', r.cmr.cOpenEach, 1e3));
     for (const h of r.handoff) {
       lines.push(statRow(`${kind} handoff ${size(h.size)}, fd, fresh child`, 'ms', h.fdSpawn));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, IPC, fresh child`, 'ms', h.ipcSpawn));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, IPC, long-lived child`, 'ms', h.ipcLongLived));
-      if (h.channelLongLived) lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, long-lived child, mmap()`, 'ms', h.channelLongLived));
-      if (h.channelReadLongLived) lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, long-lived child, read()`, 'ms', h.channelReadLongLived));
-      if (h.channelBackToBack) lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, long-lived child, mmap(), back to back`, 'ms', h.channelBackToBack));
+      if (h.channelLongLived)
+        lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, long-lived child, mmap()`, 'ms', h.channelLongLived));
+      if (h.channelReadLongLived)
+        lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, long-lived child, read()`, 'ms', h.channelReadLongLived));
+      if (h.channelBackToBack)
+        lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, long-lived child, mmap(), back to back`, 'ms', h.channelBackToBack));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, C SCM_RIGHTS`, 'µs', h.cScmRightsUs));
     }
     for (const s of [r.soak, r.soakExtra]) {
       if (!s) continue;
-      lines.push(`| ${kind} soak ${size(s.size)} | | ${s.cycles} cycles after ${s.warmupCycles} warm-up | ${s.usPerCycle} µs/cycle | RSS ${s.rssBeforeMiB} → ${s.rssAfterMiB} MiB ` +
-        `(${s.rssAfter1000MiB} at cycle 1000) | **${s.rssGrowthMiB >= 0 ? '+' : ''}${s.rssGrowthMiB} MiB** | fds ${s.fdsBefore} → ${s.fdsAfter} | mappings ${s.mappingDelta >= 0 ? '+' : ''}${s.mappingDelta} |`);
+      lines.push(
+        `| ${kind} soak ${size(s.size)} | | ${s.cycles} cycles after ${s.warmupCycles} warm-up | ${s.usPerCycle} µs/cycle | RSS ${s.rssBeforeMiB} → ${s.rssAfterMiB} MiB ` +
+          `(${s.rssAfter1000MiB} at cycle 1000) | **${s.rssGrowthMiB >= 0 ? '+' : ''}${s.rssGrowthMiB} MiB** | fds ${s.fdsBefore} → ${s.fdsAfter} | mappings ${s.mappingDelta >= 0 ? '+' : ''}${s.mappingDelta} |`,
+      );
     }
   }
   lines.push('');

@@ -9,11 +9,22 @@
 // `npm run bench` and `npm run bench:kernel` compile the TypeScript first.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { release } from 'node:os';
+import { release, cpus } from 'node:os';
 import { join } from 'node:path';
 import { capabilities } from '../lib';
 import { cDir, compileC, cpuModel, IN_GUEST, MiB, ROOT, type Kind } from './common';
-import { cmrBench, fillBench, handoffBench, soak, syncBench, type CmrResult, type FillResult, type HandoffSize, type SoakResult, type SyncResult } from './suites';
+import {
+  cmrBench,
+  fillBench,
+  handoffBench,
+  soak,
+  syncBench,
+  type CmrResult,
+  type FillResult,
+  type HandoffSize,
+  type SoakResult,
+  type SyncResult,
+} from './suites';
 import { buildMetrics, renderMarkdown, type Report } from './report';
 
 const RESULTS = join(ROOT, 'bench', 'results');
@@ -23,10 +34,52 @@ const SIZES = [1, 16, 64, 256].map((m) => m * MiB);
  *  DMABUF_BENCH_QUICK=1 is a smoke run (a few rounds, 2000 soak cycles): its figures are not results. */
 const QUICK = process.env.DMABUF_BENCH_QUICK === '1';
 const plan = QUICK
-  ? { syncIters: 500, syncBlocks: 1, syncPer: 3, fillBlocks: 1, fillPer: 3, cmrIters: 5, cmrBlocks: 1, cmrPer: 3, handoffRounds: 2, cHandoffRounds: 3, settleMs: 20, soakCycles: 2000, soakBudgetS: 60 }
+  ? {
+      syncIters: 500,
+      syncBlocks: 1,
+      syncPer: 3,
+      fillBlocks: 1,
+      fillPer: 3,
+      cmrIters: 5,
+      cmrBlocks: 1,
+      cmrPer: 3,
+      handoffRounds: 2,
+      cHandoffRounds: 3,
+      settleMs: 20,
+      soakCycles: 2000,
+      soakBudgetS: 60,
+    }
   : IN_GUEST
-  ? { syncIters: 5000, syncBlocks: 3, syncPer: 5, fillBlocks: 3, fillPer: 3, cmrIters: 8, cmrBlocks: 3, cmrPer: 3, handoffRounds: 5, cHandoffRounds: 21, settleMs: 100, soakCycles: 100_000, soakBudgetS: 420 }
-  : { syncIters: 20000, syncBlocks: 3, syncPer: 7, fillBlocks: 5, fillPer: 15, cmrIters: 200, cmrBlocks: 3, cmrPer: 7, handoffRounds: 10, cHandoffRounds: 31, settleMs: 20, soakCycles: 100_000, soakBudgetS: 300 };
+    ? {
+        syncIters: 5000,
+        syncBlocks: 3,
+        syncPer: 5,
+        fillBlocks: 3,
+        fillPer: 3,
+        cmrIters: 8,
+        cmrBlocks: 3,
+        cmrPer: 3,
+        handoffRounds: 5,
+        cHandoffRounds: 21,
+        settleMs: 100,
+        soakCycles: 100_000,
+        soakBudgetS: 420,
+      }
+    : {
+        syncIters: 20000,
+        syncBlocks: 3,
+        syncPer: 7,
+        fillBlocks: 5,
+        fillPer: 15,
+        cmrIters: 200,
+        cmrBlocks: 3,
+        cmrPer: 7,
+        handoffRounds: 10,
+        cHandoffRounds: 31,
+        settleMs: 20,
+        soakCycles: 100_000,
+        soakBudgetS: 300,
+      };
 
 function log(s: string): void {
   console.log(s);
@@ -45,8 +98,10 @@ export interface PathResults {
 
 const signed = (x: number) => `${x >= 0 ? '+' : ''}${x}`;
 function soakLine(s: SoakResult): string {
-  return `  ${s.cycles} cycles in ${s.seconds} s after ${s.warmupCycles} warm-up cycles: RSS ${signed(s.rssGrowthMiB)} MiB ` +
-    `(${signed(s.rssGrowthFrom1000MiB)} MiB from cycle 1000), fds ${signed(s.fdDelta)}`;
+  return (
+    `  ${s.cycles} cycles in ${s.seconds} s after ${s.warmupCycles} warm-up cycles: RSS ${signed(s.rssGrowthMiB)} MiB ` +
+    `(${signed(s.rssGrowthFrom1000MiB)} MiB from cycle 1000), fds ${signed(s.fdDelta)}`
+  );
 }
 
 async function measurePath(kind: Kind, cdir: string, soakSize: number, extraSoakSize?: number): Promise<PathResults> {
@@ -92,7 +147,7 @@ function environment(cc: string): Report['environment'] {
     node: process.version,
     kernel: release(),
     cpu: cpuModel(),
-    cpus: require('node:os').cpus().length,
+    cpus: cpus().length,
     emulated: IN_GUEST ? 'QEMU TCG (software CPU emulation): absolute times are distorted, ratios are what count' : null,
     cc,
     udmabufSizeLimitMb: caps.udmabuf.sizeLimitMb ?? null,
@@ -120,10 +175,16 @@ async function host(): Promise<void> {
 async function guest(): Promise<void> {
   const t0 = Date.now();
   const caps = capabilities();
-  const missing = [!caps.exporters.includes('udmabuf') && '/dev/udmabuf', !caps.heaps.some((h) => h.name === 'system' && h.accessible) && '/dev/dma_heap/system'].filter(Boolean);
-  if (missing.length) throw new Error(`the kernel benchmarks need ${missing.join(' and ')}; run them with "npm run bench:kernel" (the VM has both)`);
+  const missing = [
+    !caps.exporters.includes('udmabuf') && '/dev/udmabuf',
+    !caps.heaps.some((h) => h.name === 'system' && h.accessible) && '/dev/dma_heap/system',
+  ].filter(Boolean);
+  if (missing.length)
+    throw new Error(`the kernel benchmarks need ${missing.join(' and ')}; run them with "npm run bench:kernel" (the VM has both)`);
   if ((caps.udmabuf.sizeLimitMb ?? 0) < 256) {
-    throw new Error(`udmabuf.size_limit_mb is ${caps.udmabuf.sizeLimitMb}; the 256 MiB handoff needs at least 256 (boot with udmabuf.size_limit_mb=512)`);
+    throw new Error(
+      `udmabuf.size_limit_mb is ${caps.udmabuf.sizeLimitMb}; the 256 MiB handoff needs at least 256 (boot with udmabuf.size_limit_mb=512)`,
+    );
   }
   const dir = existsSync(join(cDir(true), 'sync')) ? cDir(true) : cDir(false);
   const cc = process.env.DMABUF_BENCH_CC ?? `binaries in ${dir}`;
@@ -146,11 +207,26 @@ function kernel(): number {
   log(`C baselines compiled with ${cc} (static, for the guest)`);
   if (process.env.DMABUF_BENCH_NO_VM === '1') {
     log('DMABUF_BENCH_NO_VM=1: running on this machine instead of the VM');
-    return spawnSync(process.execPath, ['--expose-gc', __filename, 'guest'], { stdio: 'inherit', env: { ...process.env, DMABUF_BENCH_CC: cc } }).status ?? 1;
+    return (
+      spawnSync(process.execPath, ['--expose-gc', __filename, 'guest'], { stdio: 'inherit', env: { ...process.env, DMABUF_BENCH_CC: cc } })
+        .status ?? 1
+    );
   }
   const mem = process.env.DMABUF_BENCH_VM_MEM ?? '6144';
-  const args = [join(ROOT, 'ci', 'vm', 'vm.js'), '--append', 'udmabuf.size_limit_mb=512', '--mem', mem, '--timeout', '1800', '--',
-    'node', '--expose-gc', join('dist', 'bench', 'run.js'), 'guest'];
+  const args = [
+    join(ROOT, 'ci', 'vm', 'vm.js'),
+    '--append',
+    'udmabuf.size_limit_mb=512',
+    '--mem',
+    mem,
+    '--timeout',
+    '1800',
+    '--',
+    'node',
+    '--expose-gc',
+    join('dist', 'bench', 'run.js'),
+    'guest',
+  ];
   log(`node ${args.join(' ')}`);
   const r = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, DMABUF_BENCH_CC: cc } });
   if (r.status === 0 && existsSync(join(RESULTS, 'kernel.json'))) {

@@ -9,14 +9,19 @@ import { fdCount, fullGc, MiB, nowNs, rssMiB, runC, sleep, stats, type Kind, typ
 
 const CHILD = join(__dirname, 'handoff-child.js');
 /** Bytes read after each fill and copy, as fill.c reads into a volatile (kept at module level). */
-let sink = 0;
+export let sink = 0;
 
 export function allocOptions(kind: Kind): AllocateOptions {
   return kind === 'dma-heap' ? { exporter: 'dma-heap', heap: 'system' } : { exporter: kind };
 }
 
 /** Runs C and JS in `blocks` alternating blocks of `perBlock` rounds each; pools the samples. */
-function alternate(blocks: number, perBlock: number, c: (rounds: number) => number[], js: (rounds: number) => number[]): { c: number[]; js: number[] } {
+function alternate(
+  blocks: number,
+  perBlock: number,
+  c: (rounds: number) => number[],
+  js: (rounds: number) => number[],
+): { c: number[]; js: number[] } {
   const out = { c: [] as number[], js: [] as number[] };
   for (let b = 0; b < blocks; b++) {
     out.c.push(...c(perBlock));
@@ -171,13 +176,21 @@ export function cycle(size: number, opts: AllocateOptions): void {
   b.close();
 }
 
-export async function cmrBench(kind: Kind, size: number, cdir: string, iterations: number, blocks: number, perBlock: number): Promise<CmrResult> {
+export async function cmrBench(
+  kind: Kind,
+  size: number,
+  cdir: string,
+  iterations: number,
+  blocks: number,
+  perBlock: number,
+): Promise<CmrResult> {
   const opts = allocOptions(kind);
   const js: number[] = [];
   const c: number[] = [];
   const cOpenEach: number[] = [];
   for (let b = 0; b < blocks; b++) {
-    if (kind !== 'memfd') cOpenEach.push(...runC<{ ns_per_op: number[] }>(cdir, 'cmr', [kind, size, iterations, perBlock, 'open-each']).ns_per_op);
+    if (kind !== 'memfd')
+      cOpenEach.push(...runC<{ ns_per_op: number[] }>(cdir, 'cmr', [kind, size, iterations, perBlock, 'open-each']).ns_per_op);
     c.push(...runC<{ ns_per_op: number[] }>(cdir, 'cmr', [kind, size, iterations, perBlock]).ns_per_op);
     for (let r = -1; r < perBlock; r++) {
       // Between rounds, untimed, the event loop turns, as in any program between frames
@@ -433,7 +446,10 @@ export class LongLived {
   }
 
   static async start(): Promise<LongLived> {
-    const child = spawn(process.execPath, ['--expose-gc', CHILD, 'long'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    const child = spawn(process.execPath, ['--expose-gc', CHILD, 'long'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
     const l = new LongLived(child);
     const m = await l.#inbox.next();
     if (m.t !== 'ready') throw new Error(`long-lived child said ${JSON.stringify(m)}`);
@@ -475,7 +491,7 @@ interface ChannelClass {
 
 /** The library's SCM_RIGHTS channel, or why it cannot be used. */
 export function channelClass(): ChannelClass | string {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const C = (require('../lib') as { Channel?: ChannelClass }).Channel;
   if (!C || typeof C.pair !== 'function') return 'the library has no Channel.pair() (lib/channel.ts)';
   return C;
@@ -483,7 +499,11 @@ export function channelClass(): ChannelClass | string {
 
 /** A long-lived child (spawned once, not timed) on the other end of a Channel.pair(). */
 export class LongLivedChannel {
-  private constructor(readonly ch: ChannelLike, readonly child: ChildProcess, readonly exited: Promise<number | null>) {}
+  private constructor(
+    readonly ch: ChannelLike,
+    readonly child: ChildProcess,
+    readonly exited: Promise<number | null>,
+  ) {}
 
   static async start(C: ChannelClass): Promise<LongLivedChannel> {
     const [ch, theirs] = C.pair();
@@ -557,8 +577,15 @@ async function settle(ms: number, ...children: Array<{ gc(): Promise<void> } | n
   await sleep(ms);
 }
 
-export async function handoffBench(kind: Kind, sizes: number[], cdir: string, rounds: number, cRounds: number, settleMs: number,
-  log: (s: string) => void): Promise<HandoffSize[]> {
+export async function handoffBench(
+  kind: Kind,
+  sizes: number[],
+  cdir: string,
+  rounds: number,
+  cRounds: number,
+  settleMs: number,
+  log: (s: string) => void,
+): Promise<HandoffSize[]> {
   const c = runC<Record<string, number[]>>(cdir, 'handoff', [kind, cRounds, settleMs * 1000, ...sizes]);
   const long = await LongLived.start();
   const C = channelClass();
@@ -617,9 +644,11 @@ export async function handoffBench(kind: Kind, sizes: number[], cdir: string, ro
           ...(ch.length ? { channelLongLived: stats(ch), channelReadLongLived: stats(chRead), channelBackToBack: stats(chB2b) } : {}),
           cScmRightsUs: stats(c[String(size)]),
         };
-        log(`  ${size / MiB} MiB: fd/spawn ${row.fdSpawn.median.toFixed(1)} ms, ipc/spawn ${row.ipcSpawn.median.toFixed(1)} ms, ` +
-          `ipc/long-lived ${row.ipcLongLived.median.toFixed(1)} ms${row.channelLongLived ? `, channel/long-lived ${row.channelLongLived.median.toFixed(2)} ms (read() ${row.channelReadLongLived!.median.toFixed(2)}, back to back ${row.channelBackToBack!.median.toFixed(2)})` : ''}, ` +
-          `C SCM_RIGHTS ${row.cScmRightsUs.median.toFixed(0)} µs`);
+        log(
+          `  ${size / MiB} MiB: fd/spawn ${row.fdSpawn.median.toFixed(1)} ms, ipc/spawn ${row.ipcSpawn.median.toFixed(1)} ms, ` +
+            `ipc/long-lived ${row.ipcLongLived.median.toFixed(1)} ms${row.channelLongLived ? `, channel/long-lived ${row.channelLongLived.median.toFixed(2)} ms (read() ${row.channelReadLongLived!.median.toFixed(2)}, back to back ${row.channelBackToBack!.median.toFixed(2)})` : ''}, ` +
+            `C SCM_RIGHTS ${row.cScmRightsUs.median.toFixed(0)} µs`,
+        );
         out.push(row);
       } finally {
         buf.close();

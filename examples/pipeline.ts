@@ -45,12 +45,15 @@ async function producer(): Promise<void> {
   closeSync(childEnd);
   const exited = new Promise<number | null>((r) => child.on('exit', r));
   const pool = await FrameProducer.create(channel, SIZE, { count, exporter: (process.env.DMABUF_EXPORTER as 'auto') ?? 'auto' });
-  console.log(`pipeline: ${frames} frames of ${WIDTH}×${HEIGHT} RGBA (${(SIZE / 2 ** 20).toFixed(1)} MiB) through a pool of ${count} ${pool.exporter} buffers`);
+  console.log(
+    `pipeline: ${frames} frames of ${WIDTH}×${HEIGHT} RGBA (${(SIZE / 2 ** 20).toFixed(1)} MiB) through a pool of ${count} ${pool.exporter} buffers`,
+  );
   type Report = { latencies: number[]; bad: number };
   const report = new Promise<Report>((resolve) =>
     channel.on('message', ({ payload }) => {
       if (payload && typeof payload === 'object' && 'latencies' in payload) resolve(payload as Report);
-    }));
+    }),
+  );
   const start = now();
   for (let seq = 0; seq < frames; seq++) {
     const frame = await pool.acquire({ timeout: 30000 });
@@ -61,8 +64,12 @@ async function producer(): Promise<void> {
   const elapsed = (now() - start) / 1000;
   latencies.sort((a, b) => a - b);
   console.log(`  frames checked by the consumer:   ${latencies.length}, mismatches: ${bad}`);
-  console.log(`  throughput:                       ${(frames / elapsed).toFixed(1)} frames/s (${((frames * SIZE) / 2 ** 30 / elapsed).toFixed(2)} GiB/s written)`);
-  console.log(`  submit → consumer latency (ms):   p50 ${pct(latencies, 50)}  p90 ${pct(latencies, 90)}  p99 ${pct(latencies, 99)}  max ${latencies[latencies.length - 1].toFixed(2)}`);
+  console.log(
+    `  throughput:                       ${(frames / elapsed).toFixed(1)} frames/s (${((frames * SIZE) / 2 ** 30 / elapsed).toFixed(2)} GiB/s written)`,
+  );
+  console.log(
+    `  submit → consumer latency (ms):   p50 ${pct(latencies, 50)}  p90 ${pct(latencies, 90)}  p99 ${pct(latencies, 99)}  max ${latencies[latencies.length - 1].toFixed(2)}`,
+  );
   console.log(`  frame bytes copied between processes: 0`);
   pool.close();
   channel.close();

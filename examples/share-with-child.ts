@@ -51,14 +51,18 @@ async function parent(): Promise<number> {
   const size = parseSize(process.argv[2]);
   const want = process.env.DMABUF_EXPORTER ?? 'auto';
   const caps = capabilities();
-  console.log(`Linux ${caps.kernel}: udmabuf ${caps.udmabuf.present ? (caps.udmabuf.accessible ? `yes (size_limit_mb ${caps.udmabuf.sizeLimitMb ?? '?'})` : 'present, no access') : 'no'}, ` +
-    `heaps ${caps.heaps.map((h) => h.name).join(', ') || 'none'}, exporters here: ${caps.exporters.join(', ')}`);
+  console.log(
+    `Linux ${caps.kernel}: udmabuf ${caps.udmabuf.present ? (caps.udmabuf.accessible ? `yes (size_limit_mb ${caps.udmabuf.sizeLimitMb ?? '?'})` : 'present, no access') : 'no'}, ` +
+      `heaps ${caps.heaps.map((h) => h.name).join(', ') || 'none'}, exporters here: ${caps.exporters.join(', ')}`,
+  );
 
   let t = performance.now();
   using buf = allocate(size, { exporter: want });
   const allocMs = performance.now() - t;
   const fellBack = want === 'auto' && buf.exporter !== 'udmabuf';
-  console.log(`exporter: ${buf.exporter}${want === 'auto' ? ` (picked by 'auto'${fellBack ? `; fell back because ${whyNotUdmabuf()}` : ''})` : ''}`);
+  console.log(
+    `exporter: ${buf.exporter}${want === 'auto' ? ` (picked by 'auto'${fellBack ? `; fell back because ${whyNotUdmabuf()}` : ''})` : ''}`,
+  );
   if (buf.exporter === 'memory') {
     console.error('the memory exporter has no fd to hand to another process; use a Linux machine with the native addon');
     return 2;
@@ -105,8 +109,12 @@ async function parent(): Promise<number> {
 }
 
 if (process.argv.includes('--child')) child();
-else parent().then((code) => (process.exitCode = code), (err) => {
-  const { code, message } = err as NodeJS.ErrnoException;
-  console.error(code && !message.startsWith(code) ? `${code}: ${message}` : message);
-  process.exitCode = 1;
-});
+else
+  parent().then(
+    (code) => (process.exitCode = code),
+    (err) => {
+      const { code, message } = err as NodeJS.ErrnoException;
+      console.error(code && !message.startsWith(code) ? `${code}: ${message}` : message);
+      process.exitCode = 1;
+    },
+  );

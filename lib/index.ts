@@ -18,9 +18,28 @@ export { StorageOps, type StorageOptions } from './exporters/storage';
 export { SyncFile, type SyncFileInfo, type FenceInfo, type FenceStatus, type SyncFileFromFdOptions } from './fences/sync-file';
 export { DrmDevice, GemObject, drmDevices, openVgem } from './devices/drm';
 export {
-  Channel, ChannelServer, listen, connect, channelCodes, MAX_BUFFERS, MAX_PAYLOAD,
-  type ChannelMessage, type ChannelOptions, type ChannelFromFdOptions, type ListenOptions, type ConnectOptions, type PeerCredentials,
+  Channel,
+  ChannelServer,
+  listen,
+  connect,
+  channelCodes,
+  MAX_BUFFERS,
+  MAX_PAYLOAD,
+  type ChannelMessage,
+  type ChannelOptions,
+  type ChannelFromFdOptions,
+  type ListenOptions,
+  type ConnectOptions,
+  type PeerCredentials,
 } from './sharing/channel/channel';
-export { toTransferable, fromTransferable, releaseTransferable, pendingTransfers, type TransferableDmaBuf, type TransferableFd, type TransferableMemory } from './sharing/transfer';
+export {
+  toTransferable,
+  fromTransferable,
+  releaseTransferable,
+  pendingTransfers,
+  type TransferableDmaBuf,
+  type TransferableFd,
+  type TransferableMemory,
+} from './sharing/transfer';
 export { FrameProducer, FrameConsumer, Frame, ReceivedFrame, type ProducerOptions, type SubmitOptions } from './sharing/pool';
 export { V4l2Capture, type V4l2Format, type CapturedFrame } from './devices/v4l2';

@@ -83,7 +83,9 @@ Napi::Object Constants(Napi::Env env) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMappings(env);
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
+  auto fn = [&](const char* name, Napi::Function::Callback cb) {
+    exports.Set(name, Napi::Function::New(env, cb, name));
+  };
   exports.Set("constants", Constants(env));
   FdWatcher::Init(env, exports);
   InitChannel(env, exports);
@@ -109,7 +111,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   });
   fn("open", [](Info info) {
     const std::string path = ArgString(info[0], "path");
-    return Num(info, Check(info.Env(), sys::Open(path.c_str(), ArgFlags(info[1])), {"open", nullptr, -1, path.c_str()}));
+    return Num(info, Check(info.Env(), sys::Open(path.c_str(), ArgFlags(info[1])),
+                           {"open", nullptr, -1, path.c_str()}));
   });
   fn("close", [](Info info) {
     const int fd = ArgFd(info[0]);

@@ -29,12 +29,14 @@ std::vector<int> ArgFds(Napi::Value v) {
   const Napi::Array array = v.As<Napi::Array>();
   const uint32_t n = array.Length();
   if (n > sys::kMaxFdsPerMessage) {
-    throw OutOfRange(v.Env(), "The \"fds\" argument may hold at most " + std::to_string(sys::kMaxFdsPerMessage) +
-                                  " fds (SCM_MAX_FD). Received " + std::to_string(n));
+    throw OutOfRange(v.Env(), "The \"fds\" argument may hold at most " +
+                                  std::to_string(sys::kMaxFdsPerMessage) + " fds (SCM_MAX_FD). Received " +
+                                  std::to_string(n));
   }
   std::vector<int> fds;
   fds.reserve(n);
-  for (uint32_t i = 0; i < n; i++) fds.push_back(ArgFd(array.Get(i), ("fds[" + std::to_string(i) + "]").c_str()));
+  for (uint32_t i = 0; i < n; i++)
+    fds.push_back(ArgFd(array.Get(i), ("fds[" + std::to_string(i) + "]").c_str()));
   return fds;
 }
 
@@ -61,7 +63,8 @@ Napi::Value SocketPair(Info info) {
 Napi::Value SocketListen(Info info) {
   const std::string path = ArgString(info[0], "path");
   const int backlog = static_cast<int>(ArgInt(info[1], "backlog", 1, 65535));
-  return Napi::Number::New(info.Env(), Check(info.Env(), sys::Listen(path.c_str(), backlog), {"listen", nullptr, -1, path.c_str()}));
+  return Napi::Number::New(info.Env(), Check(info.Env(), sys::Listen(path.c_str(), backlog),
+                                             {"listen", nullptr, -1, path.c_str()}));
 }
 
 Napi::Value SocketConnect(Info info) {
@@ -77,7 +80,9 @@ Napi::Value SocketAccept(Info info) {
 Napi::Value SocketAdopt(Info info) {
   const int fd = ArgFd(info[0]);
   const int r = sys::AdoptSocket(fd);
-  if (r == -EPROTOTYPE) throw ErrnoError(info.Env(), r, {"getsockopt", nullptr, fd, nullptr, "not an AF_UNIX SOCK_SEQPACKET socket"});
+  if (r == -EPROTOTYPE)
+    throw ErrnoError(info.Env(), r,
+                     {"getsockopt", nullptr, fd, nullptr, "not an AF_UNIX SOCK_SEQPACKET socket"});
   Check(info.Env(), r, {"getsockopt", nullptr, fd});
   return info.Env().Undefined();
 }
@@ -104,9 +109,10 @@ Napi::Value SocketRecv(Info info) {
   const int r = sys::RecvFds(fd, data.data, data.length, max_fds, &got);
   if (r == -EAGAIN) return env.Null();
   if (r == -EMSGSIZE) {
-    const std::string detail = "control message truncated (MSG_CTRUNC): the message carried more fds than room for " +
-                               std::to_string(max_fds) + " or than this process may open; the " +
-                               std::to_string(got.closed) + " fd(s) that arrived were closed";
+    const std::string detail =
+        "control message truncated (MSG_CTRUNC): the message carried more fds than room for " +
+        std::to_string(max_fds) + " or than this process may open; the " + std::to_string(got.closed) +
+        " fd(s) that arrived were closed";
     Napi::Error err = ErrnoError(env, r, {"recvmsg", nullptr, fd, nullptr, detail.c_str()});
     err.Set("closedFds", static_cast<double>(got.closed));
     throw err;
@@ -198,10 +204,12 @@ Napi::Value TransferPending(Info info) {
 
 void InitChannel(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Napi::Function::Callback> fns[] = {
-      {"socketPair", SocketPair},         {"socketListen", SocketListen},     {"socketConnect", SocketConnect},
-      {"socketAccept", SocketAccept},     {"socketAdopt", SocketAdopt},       {"socketSend", SocketSend},
-      {"socketRecv", SocketRecv},         {"socketPeerCred", SocketPeerCred}, {"socketError", SocketError},
-      {"socketShutdown", SocketShutdown}, {"transferPut", TransferPut},       {"transferTake", TransferTake},
+      {"socketPair", SocketPair},           {"socketListen", SocketListen},
+      {"socketConnect", SocketConnect},     {"socketAccept", SocketAccept},
+      {"socketAdopt", SocketAdopt},         {"socketSend", SocketSend},
+      {"socketRecv", SocketRecv},           {"socketPeerCred", SocketPeerCred},
+      {"socketError", SocketError},         {"socketShutdown", SocketShutdown},
+      {"transferPut", TransferPut},         {"transferTake", TransferTake},
       {"transferPending", TransferPending},
   };
   for (const auto& [name, cb] : fns) exports.Set(name, Napi::Function::New(env, cb, name));

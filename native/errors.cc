@@ -8,6 +8,7 @@
 namespace dmabuf {
 namespace {
 
+// clang-format off
 // Linux errno names; where two names share a value, the one Node's util.getSystemErrorName uses.
 #define DMABUF_ERRNOS(X)                                                                         \
   X(EPERM) X(ENOENT) X(ESRCH) X(EINTR) X(EIO) X(ENXIO) X(E2BIG) X(ENOEXEC) X(EBADF) X(ECHILD)    \
@@ -27,6 +28,7 @@ namespace {
   X(EINPROGRESS) X(ESTALE) X(EUCLEAN) X(ENOTNAM) X(ENAVAIL) X(EISNAM) X(EREMOTEIO) X(EDQUOT)     \
   X(ENOMEDIUM) X(EMEDIUMTYPE) X(ECANCELED) X(ENOKEY) X(EKEYEXPIRED) X(EKEYREVOKED)               \
   X(EKEYREJECTED) X(EOWNERDEAD) X(ENOTRECOVERABLE) X(ERFKILL) X(EHWPOISON)
+// clang-format on
 
 const char* ErrnoName(int e) {
   switch (e) {
@@ -47,8 +49,8 @@ std::string Description(int e) {
 }
 
 std::string Received(Napi::Value v) {
-  static const char* const kTypes[] = {"undefined", "null",     "boolean",  "number", "string",
-                                       "symbol",    "object",   "function", "external", "bigint"};
+  static const char* const kTypes[] = {"undefined", "null",   "boolean",  "number",   "string",
+                                       "symbol",    "object", "function", "external", "bigint"};
   const napi_valuetype t = v.Type();
   if (t == napi_number) return v.ToString().Utf8Value();
   if (t == napi_undefined || t == napi_null) return kTypes[t];

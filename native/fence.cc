@@ -41,7 +41,8 @@ Napi::Value SyncFileMerge(const Napi::CallbackInfo& info) {
   const int fd = ArgFd(info[0]);
   const int fd2 = ArgFd(info[1], "fd2");
   const std::string name = ArgString(info[2], "name");
-  return Napi::Number::New(info.Env(), Check(info.Env(), sys::SyncFileMerge(fd, fd2, name.c_str()), {"ioctl", "SYNC_IOC_MERGE", fd}));
+  return Napi::Number::New(info.Env(), Check(info.Env(), sys::SyncFileMerge(fd, fd2, name.c_str()),
+                                             {"ioctl", "SYNC_IOC_MERGE", fd}));
 }
 
 }  // namespace

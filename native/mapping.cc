@@ -64,7 +64,8 @@ void Copy(const Napi::CallbackInfo& info, bool write) {
   Mapping& m = Find(State(env), env, ArgHandle(info[0]), op);
   const uint64_t offset = ArgSize(info[1], "offset");
   const Bytes bytes = ArgView(info[2], write ? "source" : "target");
-  if (write && !m.writable) throw ErrnoError(env, -EACCES, {op, nullptr, -1, nullptr, "the mapping is read-only"});
+  if (write && !m.writable)
+    throw ErrnoError(env, -EACCES, {op, nullptr, -1, nullptr, "the mapping is read-only"});
   if (offset > m.length || bytes.length > m.length - offset) {
     const std::string msg = "Access of " + std::to_string(bytes.length) + " bytes at offset " +
                             std::to_string(offset) + " is outside the " + std::to_string(m.length) +
@@ -93,13 +94,18 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   const auto offset = static_cast<int64_t>(ArgSize(info[2], "offset"));
   const bool writable = ArgBool(info[3], "writable");
   // Optional: map `skip` more bytes in front and show only [skip, skip + length).
-  const auto skip = info[4].IsUndefined() ? size_t{0} : static_cast<size_t>(ArgInt(info[4], "skip", 0, kMaxLength - static_cast<int64_t>(length)));
+  const auto skip =
+      info[4].IsUndefined()
+          ? size_t{0}
+          : static_cast<size_t>(ArgInt(info[4], "skip", 0, kMaxLength - static_cast<int64_t>(length)));
   Mappings& state = State(env);
-  if (state.next_handle == 0) throw ErrnoError(env, -EMFILE, {"mmap", nullptr, fd, nullptr, "out of mapping handles"});
+  if (state.next_handle == 0)
+    throw ErrnoError(env, -EMFILE, {"mmap", nullptr, fd, nullptr, "out of mapping handles"});
   void* base = nullptr;
   Check(env, sys::Mmap(fd, skip + length, offset, writable, &base), {"mmap", nullptr, fd});
   const uint32_t handle = state.next_handle++;
-  state.live.emplace(handle, Mapping{static_cast<uint8_t*>(base) + skip, length, base, skip + length, writable, nullptr});
+  state.live.emplace(
+      handle, Mapping{static_cast<uint8_t*>(base) + skip, length, base, skip + length, writable, nullptr});
   return Napi::Number::New(env, handle);
 }
 
@@ -111,7 +117,8 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
   if (m.view) {
     // Detach first, so no TypedArray can reach the memory once it is unmapped.
     napi_value buffer;
-    if (napi_get_reference_value(env, m.view, &buffer) != napi_ok || napi_detach_arraybuffer(env, buffer) != napi_ok)
+    if (napi_get_reference_value(env, m.view, &buffer) != napi_ok ||
+        napi_detach_arraybuffer(env, buffer) != napi_ok)
       throw Napi::Error::New(env);
     napi_delete_reference(env, m.view);
     m.view = nullptr;
@@ -133,12 +140,14 @@ Napi::Value MapView(const Napi::CallbackInfo& info) {
   }
   // The C API, not Napi::ArrayBuffer::New, so that this status can be told apart.
   // No finalizer: the memory lives until munmap, which detaches the buffer.
-  const napi_status status = napi_create_external_arraybuffer(env, m.addr, m.length, nullptr, nullptr, &buffer);
+  const napi_status status =
+      napi_create_external_arraybuffer(env, m.addr, m.length, nullptr, nullptr, &buffer);
   if (status == napi_no_external_buffers_allowed) {
     state.external_allowed = 0;
     throw NoExternalBuffers(env);
   }
-  if (status != napi_ok || napi_create_reference(env, buffer, 1, &m.view) != napi_ok) throw Napi::Error::New(env);
+  if (status != napi_ok || napi_create_reference(env, buffer, 1, &m.view) != napi_ok)
+    throw Napi::Error::New(env);
   return Napi::Value(env, buffer);
 }
 
@@ -164,7 +173,8 @@ Napi::Value ExternalBuffersAllowed(const Napi::CallbackInfo& info) {
   if (state.external_allowed < 0) {
     static char probe_byte;
     napi_value buffer;
-    const napi_status status = napi_create_external_arraybuffer(env, &probe_byte, 1, nullptr, nullptr, &buffer);
+    const napi_status status =
+        napi_create_external_arraybuffer(env, &probe_byte, 1, nullptr, nullptr, &buffer);
     if (status == napi_ok) {
       if (napi_detach_arraybuffer(env, buffer) != napi_ok) throw Napi::Error::New(env);
     } else if (status != napi_no_external_buffers_allowed) {

@@ -16,7 +16,8 @@ FdWatcher::FdWatcher(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<FdWatcher>(info), context_(info.Env(), "dmabuf:FdWatcher"), fd_(ArgFd(info[0])) {
   if (!info[1].IsFunction()) throw ArgTypeError(info[1], "callback", "a function");
   uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok) throw Napi::Error::New(info.Env(), "no event loop");
+  if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok)
+    throw Napi::Error::New(info.Env(), "no event loop");
   handle_ = new uv_poll_t;
   const int r = uv_poll_init(loop, handle_, fd_);
   if (r < 0) {
@@ -34,7 +35,8 @@ void FdWatcher::Release() {
   if (handle_ == nullptr) return;
   uv_poll_stop(handle_);
   handle_->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(handle_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
   handle_ = nullptr;
   if (active_) Unref();
   active_ = false;
@@ -42,8 +44,10 @@ void FdWatcher::Release() {
 
 // start(events): UV_READABLE (POLLIN) | UV_WRITABLE (POLLOUT); keeps the watcher alive while active.
 Napi::Value FdWatcher::Start(const Napi::CallbackInfo& info) {
-  const int events = static_cast<int>(ArgInt(info[0], "events", 1, UV_READABLE | UV_WRITABLE | UV_DISCONNECT | UV_PRIORITIZED));
-  if (handle_ == nullptr) throw ErrnoError(info.Env(), -EBADF, {"uv_poll_start", nullptr, fd_, nullptr, "the watcher is closed"});
+  const int events = static_cast<int>(
+      ArgInt(info[0], "events", 1, UV_READABLE | UV_WRITABLE | UV_DISCONNECT | UV_PRIORITIZED));
+  if (handle_ == nullptr)
+    throw ErrnoError(info.Env(), -EBADF, {"uv_poll_start", nullptr, fd_, nullptr, "the watcher is closed"});
   const int r = uv_poll_start(handle_, events, OnPoll);
   if (r < 0) throw ErrnoError(info.Env(), r, {"epoll_ctl", nullptr, fd_});
   if (!active_) Ref();
@@ -68,7 +72,8 @@ void FdWatcher::OnPoll(uv_poll_t* handle, int status, int events) {
   if (self == nullptr) return;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
-  self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)}, self->context_);
+  self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)},
+                               self->context_);
 }
 
 }  // namespace dmabuf

@@ -8,7 +8,12 @@ describe('10 layout: constraints, chunks and scatter-gather tables', () => {
   checkFds();
 
   it('evenLayout splits into page-multiple chunks that cover the buffer in order', () => {
-    for (const [size, n] of [[4096, 1], [16 * 4096, 4], [10 * 4096, 3], [3 * 4096, 8]] as const) {
+    for (const [size, n] of [
+      [4096, 1],
+      [16 * 4096, 4],
+      [10 * 4096, 3],
+      [3 * 4096, 8],
+    ] as const) {
       const l = evenLayout(size, n);
       assert.equal(l.length, Math.min(n, size / 4096));
       let off = 0;
@@ -24,12 +29,27 @@ describe('10 layout: constraints, chunks and scatter-gather tables', () => {
 
   it('sgTable splits chunks by maxSegmentSize, rounded down to the alignment', () => {
     const t = sgTable([{ offset: 0, length: 4 * MiB }], { maxSegmentSize: MiB + 4096, alignment: 65536 });
-    assert.deepEqual(t.map((s) => s.length), [MiB, MiB, MiB, MiB]);
-    assert.deepEqual(t.map((s) => s.offset), [0, MiB, 2 * MiB, 3 * MiB]);
-    assert.deepEqual(sgTable([{ offset: 0, length: 8192 }, { offset: 8192, length: 4096 }], {}), [
-      { offset: 0, length: 8192 },
-      { offset: 8192, length: 4096 },
-    ]);
+    assert.deepEqual(
+      t.map((s) => s.length),
+      [MiB, MiB, MiB, MiB],
+    );
+    assert.deepEqual(
+      t.map((s) => s.offset),
+      [0, MiB, 2 * MiB, 3 * MiB],
+    );
+    assert.deepEqual(
+      sgTable(
+        [
+          { offset: 0, length: 8192 },
+          { offset: 8192, length: 4096 },
+        ],
+        {},
+      ),
+      [
+        { offset: 0, length: 8192 },
+        { offset: 8192, length: 4096 },
+      ],
+    );
   });
 
   it('incompatibility names the constraint a layout breaks', () => {
@@ -48,12 +68,19 @@ describe('10 layout: constraints, chunks and scatter-gather tables', () => {
     const pref = evenLayout(4 * MiB, 4);
     assert.equal(planLayout(4 * MiB, pref, [{ name: 'x' }]), pref);
     assert.equal(planLayout(4 * MiB, pref, [{ name: 'x' }, { name: 'y', contiguous: true }]).length, 1);
-    assert.throws(() => planLayout(4 * MiB, pref, [{ name: 'z', maxSegments: 1, maxSegmentSize: MiB }]), { code: 'ERR_DMABUF_INCOMPATIBLE' });
+    assert.throws(() => planLayout(4 * MiB, pref, [{ name: 'z', maxSegments: 1, maxSegmentSize: MiB }]), {
+      code: 'ERR_DMABUF_INCOMPATIBLE',
+    });
   });
 
   it('validateDevice checks every field', () => {
-    assert.deepEqual(validateDevice({ name: 'gpu', maxSegmentSize: 65536, maxSegments: 8, contiguous: false, alignment: 4096 }),
-      { name: 'gpu', maxSegmentSize: 65536, maxSegments: 8, contiguous: false, alignment: 4096 });
+    assert.deepEqual(validateDevice({ name: 'gpu', maxSegmentSize: 65536, maxSegments: 8, contiguous: false, alignment: 4096 }), {
+      name: 'gpu',
+      maxSegmentSize: 65536,
+      maxSegments: 8,
+      contiguous: false,
+      alignment: 4096,
+    });
     assert.throws(() => validateDevice({ name: 'x', alignment: 3 }), { code: 'ERR_OUT_OF_RANGE' });
     assert.throws(() => validateDevice({ name: 'x', alignment: 2 ** 40 + 1 }), { code: 'ERR_OUT_OF_RANGE' });
     assert.equal(validateDevice({ name: 'x', alignment: 2 ** 40 }).alignment, 2 ** 40);

@@ -93,8 +93,17 @@ for (const s of subjects()) {
       assert.equal(buf.closed, true);
       assert.equal(buf.refs, 0);
       if (s.fd) assert.equal(fdKind(fd), 'closed');
-      for (const op of [() => buf.fd, () => buf.mmap(), () => buf.get(), () => buf.put(), () => buf.attach({ name: 'd' }),
-        () => buf.beginCpuAccess('read'), () => buf.setName('x'), () => buf.info(), () => buf.read(0, new Uint8Array(1))]) {
+      for (const op of [
+        () => buf.fd,
+        () => buf.mmap(),
+        () => buf.get(),
+        () => buf.put(),
+        () => buf.attach({ name: 'd' }),
+        () => buf.beginCpuAccess('read'),
+        () => buf.setName('x'),
+        () => buf.info(),
+        () => buf.read(0, new Uint8Array(1)),
+      ]) {
         assertCode(op, 'ERR_DMABUF_CLOSED');
       }
       buf.close();
@@ -105,7 +114,10 @@ for (const s of subjects()) {
       const att = buf.attach({ name: 'dev' });
       const t = att.map('to-device');
       assert.equal(t.direction, 'to-device');
-      assert.equal(t.segments.reduce((n, x) => n + x.length, 0), SIZE);
+      assert.equal(
+        t.segments.reduce((n, x) => n + x.length, 0),
+        SIZE,
+      );
       assertCode(() => att.detach(), 'ERR_DMABUF_MAPPED');
       att.unmap(t);
       assertCode(() => att.unmap(t), 'ERR_INVALID_ARG_VALUE');
@@ -121,14 +133,20 @@ for (const s of subjects()) {
         assert.ok(seg.length <= 2 * PAGE_SIZE);
         assert.equal(seg.offset % (2 * PAGE_SIZE), 0);
       }
-      assert.equal(t.segments.reduce((n, x) => n + x.length, 0), SIZE);
+      assert.equal(
+        t.segments.reduce((n, x) => n + x.length, 0),
+        SIZE,
+      );
       att.unmap(t);
       att.detach();
     });
 
     it('refuses a device no storage can satisfy, naming the constraint', () => {
-      assert.throws(() => buf.attach({ name: 'tiny', contiguous: true, maxSegmentSize: PAGE_SIZE }),
-        (err: NodeJS.ErrnoException & { constraint: string }) => err.code === 'ERR_DMABUF_INCOMPATIBLE' && err.constraint === 'maxSegmentSize');
+      assert.throws(
+        () => buf.attach({ name: 'tiny', contiguous: true, maxSegmentSize: PAGE_SIZE }),
+        (err: NodeJS.ErrnoException & { constraint: string }) =>
+          err.code === 'ERR_DMABUF_INCOMPATIBLE' && err.constraint === 'maxSegmentSize',
+      );
       assert.equal(buf.attachments.length, 0);
     });
 
@@ -167,7 +185,11 @@ for (const s of subjects()) {
         buf.sync(f | 4);
       }
       for (const f of [0, 4, 8, 0xff, 0x100]) {
-        assert.throws(() => buf.sync(f), (err: NodeJS.ErrnoException) => err.code === 'EINVAL' && err.errno === -22, `flags ${f}`);
+        assert.throws(
+          () => buf.sync(f),
+          (err: NodeJS.ErrnoException) => err.code === 'EINVAL' && err.errno === -22,
+          `flags ${f}`,
+        );
       }
     });
 
@@ -251,8 +273,10 @@ for (const s of subjects()) {
           const t = lax.map();
           assert.equal(t.segments.length, 4);
           assert.equal(m.layout!.length, 4);
-          assert.throws(() => m.attach({ name: 'scanout', contiguous: true }),
-            (err: NodeJS.ErrnoException & { constraint: string }) => err.code === 'ERR_DMABUF_INCOMPATIBLE' && err.constraint === 'busy');
+          assert.throws(
+            () => m.attach({ name: 'scanout', contiguous: true }),
+            (err: NodeJS.ErrnoException & { constraint: string }) => err.code === 'ERR_DMABUF_INCOMPATIBLE' && err.constraint === 'busy',
+          );
           await assertRejects(m.attachAsync({ name: 'scanout', contiguous: true }, { timeout: 30 }), 'ERR_DMABUF_TIMEOUT');
           let settled = false;
           const pending = m.attachAsync({ name: 'scanout', contiguous: true }).then((a) => {
@@ -279,8 +303,10 @@ for (const s of subjects()) {
           const m = s.make(SIZE, { segments: 2 });
           const other = fromFd(m.fd);
           try {
-            assert.throws(() => m.attach({ name: 'scanout', contiguous: true }),
-              (err: NodeJS.ErrnoException & { constraint: string }) => err.code === 'ERR_DMABUF_SHARED' && err.constraint === 'shared');
+            assert.throws(
+              () => m.attach({ name: 'scanout', contiguous: true }),
+              (err: NodeJS.ErrnoException & { constraint: string }) => err.code === 'ERR_DMABUF_SHARED' && err.constraint === 'shared',
+            );
             assert.equal(m.attachments.length, 0);
             assert.equal(m.layout!.length, 2);
           } finally {

@@ -14,7 +14,6 @@ import { assertCode, assertSysError, checkFds, count, subjects, isOpen } from '.
 const caps = capabilities();
 const LIB = resolve(__dirname, '../lib');
 
-
 /** An fd number that was a real memfd and is now closed (high, so nothing reuses it meanwhile). */
 function closedFd(): number {
   const b = native();
@@ -44,7 +43,13 @@ function fifo(): { fd: number; done(): void } {
   const r = spawnSync('mkfifo', [path]);
   assert.equal(r.status, 0, `mkfifo: ${r.stderr}`);
   const fd = openSync(path, fsc.O_RDWR | fsc.O_NONBLOCK);
-  return { fd, done: () => { closeSync(fd); rmSync(dir, { recursive: true }); } };
+  return {
+    fd,
+    done: () => {
+      closeSync(fd);
+      rmSync(dir, { recursive: true });
+    },
+  };
 }
 
 /** A regular file on a disk (or 9p) filesystem, not shmem: udmabuf answers EBADFD. */
@@ -53,7 +58,13 @@ function regularFile(base = __dirname): { fd: number; done(): void } {
   const path = join(dir, 'f');
   writeFileSync(path, Buffer.alloc(PAGE_SIZE));
   const fd = openSync(path, 'r+');
-  return { fd, done: () => { closeSync(fd); rmSync(dir, { recursive: true }); } };
+  return {
+    fd,
+    done: () => {
+      closeSync(fd);
+      rmSync(dir, { recursive: true });
+    },
+  };
 }
 
 describe('40 bad input', () => {
@@ -127,11 +138,14 @@ describe('40 bad input', () => {
     if (!caps.udmabuf.present) {
       it('no /dev/udmabuf → ENOENT with errno, syscall, path and the kernel option to enable', () => {
         assertSysError(() => allocate(PAGE_SIZE, { exporter: 'udmabuf' }), 'ENOENT', -2, 'open');
-        assert.throws(() => allocate(PAGE_SIZE, { exporter: 'udmabuf' }), (err: NodeJS.ErrnoException) => {
-          assert.equal(err.path, '/dev/udmabuf');
-          assert.match(err.message, /CONFIG_UDMABUF/);
-          return true;
-        });
+        assert.throws(
+          () => allocate(PAGE_SIZE, { exporter: 'udmabuf' }),
+          (err: NodeJS.ErrnoException) => {
+            assert.equal(err.path, '/dev/udmabuf');
+            assert.match(err.message, /CONFIG_UDMABUF/);
+            return true;
+          },
+        );
       });
     } else {
       it('a size over size_limit_mb → EINVAL from UDMABUF_CREATE, naming size_limit_mb and how to raise it', function () {
@@ -140,12 +154,15 @@ describe('40 bad input', () => {
         assert.ok(typeof mb === 'number' && mb > 0, `udmabuf is present but size_limit_mb is unreadable: ${JSON.stringify(caps.udmabuf)}`);
         const size = mb * 1024 * 1024 + PAGE_SIZE;
         assertSysError(() => allocate(size, { exporter: 'udmabuf' }), 'EINVAL', -22, 'ioctl');
-        assert.throws(() => allocate(size, { exporter: 'udmabuf' }), (err: NodeJS.ErrnoException & { ioctl?: string }) => {
-          assert.equal(err.ioctl, 'UDMABUF_CREATE');
-          assert.match(err.message, /size_limit_mb/);
-          assert.match(err.message, /\/sys\/module\/udmabuf\/parameters\/size_limit_mb|udmabuf\.size_limit_mb=/);
-          return true;
-        });
+        assert.throws(
+          () => allocate(size, { exporter: 'udmabuf' }),
+          (err: NodeJS.ErrnoException & { ioctl?: string }) => {
+            assert.equal(err.ioctl, 'UDMABUF_CREATE');
+            assert.match(err.message, /size_limit_mb/);
+            assert.match(err.message, /\/sys\/module\/udmabuf\/parameters\/size_limit_mb|udmabuf\.size_limit_mb=/);
+            return true;
+          },
+        );
       });
     }
 
@@ -196,7 +213,9 @@ describe('40 bad input', () => {
     const seal = () => b().constants;
     const exporters: string[] = ['memfd'];
     if (caps.udmabuf.accessible) exporters.push('udmabuf');
-    else if (caps.udmabuf.present) it('udmabuf: /dev/udmabuf is present but not accessible to this user; the kernel branch cannot run', () => assert.fail(JSON.stringify(caps.udmabuf)));
+    else if (caps.udmabuf.present)
+      it('udmabuf: /dev/udmabuf is present but not accessible to this user; the kernel branch cannot run', () =>
+        assert.fail(JSON.stringify(caps.udmabuf)));
 
     for (const exporter of exporters) {
       const kernel = exporter === 'udmabuf';
@@ -217,12 +236,12 @@ describe('40 bad input', () => {
           assert.equal(buf.exporter, exporter);
           buf.write(PAGE_SIZE, new Uint8Array([9, 8, 7]));
           buf.close();
-          assert.ok(isOpen(fd), 'the caller\'s memfd was closed by the buffer');
+          assert.ok(isOpen(fd), "the caller's memfd was closed by the buffer");
           const back = new Uint8Array(3);
           const h = b().mmap(fd, 2 * PAGE_SIZE, 0, false);
           b().mapRead(h, PAGE_SIZE, back);
           b().munmap(h);
-          assert.deepEqual([...back], [9, 8, 7], 'the buffer did not use the caller\'s memfd');
+          assert.deepEqual([...back], [9, 8, 7], "the buffer did not use the caller's memfd");
         } finally {
           b().close(fd);
         }
@@ -296,7 +315,7 @@ describe('40 bad input', () => {
       assertSysError(() => fromFd(closedFd(), { takeOwnership: true }), 'EBADF', -9);
     });
 
-    it('/dev/null, a FIFO, a regular file → ERR_DMABUF_NOT_DMABUF, and the caller\'s fd stays open', () => {
+    it("/dev/null, a FIFO, a regular file → ERR_DMABUF_NOT_DMABUF, and the caller's fd stays open", () => {
       const nul = openSync('/dev/null', 'r');
       const p = fifo();
       const f = regularFile();
@@ -367,7 +386,10 @@ describe('40 bad input', () => {
         buf.setName('before');
         for (const name of ['n'.repeat(32), 'n'.repeat(100), 'é'.repeat(16)]) {
           assertSysError(() => buf.setName(name), 'EINVAL', -22, 'ioctl');
-          assert.throws(() => buf.setName(name), (err: { ioctl?: string }) => err.ioctl === 'DMA_BUF_SET_NAME_B');
+          assert.throws(
+            () => buf.setName(name),
+            (err: { ioctl?: string }) => err.ioctl === 'DMA_BUF_SET_NAME_B',
+          );
         }
         assert.equal(buf.name, 'before');
       });
@@ -431,7 +453,14 @@ describe('40 bad input', () => {
 
       it('read/write out of range → ERR_OUT_OF_RANGE; not a view → ERR_INVALID_ARG_TYPE', () => {
         const size = buf.size;
-        for (const [off, len] of [[-1, 1], [size - 8, 16], [size, 1], [0, size + 1], [1.5, 1], [2 ** 60, 1]] as const) {
+        for (const [off, len] of [
+          [-1, 1],
+          [size - 8, 16],
+          [size, 1],
+          [0, size + 1],
+          [1.5, 1],
+          [2 ** 60, 1],
+        ] as const) {
           assertCode(() => buf.read(off, new Uint8Array(len)), 'ERR_OUT_OF_RANGE', /offset/);
           assertCode(() => buf.write(off, new Uint8Array(len)), 'ERR_OUT_OF_RANGE', /offset/);
         }
@@ -451,7 +480,10 @@ describe('40 bad input', () => {
       it(`sync with invalid flags → EINVAL from DMA_BUF_IOCTL_SYNC${s.dmabuf ? ' (the kernel decides)' : ''}`, () => {
         for (const flags of [0, 4, 8, 0xff, 0x10, 0x80000000, 0xffffffff]) {
           assertSysError(() => buf.sync(flags), 'EINVAL', -22, 'ioctl');
-          assert.throws(() => buf.sync(flags), (err: { ioctl?: string }) => err.ioctl === 'DMA_BUF_IOCTL_SYNC');
+          assert.throws(
+            () => buf.sync(flags),
+            (err: { ioctl?: string }) => err.ioctl === 'DMA_BUF_IOCTL_SYNC',
+          );
         }
         // Valid flags are accepted: START|READ, END|READ, START|RW, END|RW.
         for (const flags of [1, 5, 3, 7]) buf.sync(flags);

@@ -115,7 +115,7 @@ function checkFill(view: Uint8Array, seed: number): void {
   assert.equal(view[0], pattern(seed, 0), 'first byte');
   assert.equal(view[view.length - 1], pattern(seed, view.length - 1), 'last byte');
   for (let p = 0; p < view.length; p += PAGE_SIZE) {
-    const i = p + ((p / PAGE_SIZE) * 97) % PAGE_SIZE;
+    const i = p + (((p / PAGE_SIZE) * 97) % PAGE_SIZE);
     if (view[i] !== pattern(seed, i)) assert.fail(`byte ${i}: ${view[i]} !== ${pattern(seed, i)}`);
   }
 }
@@ -168,10 +168,23 @@ describe('45 channel', () => {
           const inodes = bufs.map((b) => b.inode);
           for (const b of bufs) b.close(); // the sender may close at once; the message holds the files
           echo = await next(ch);
-          assert.deepEqual(echo.payload, { ...payload, echoed: true, seen: echo.buffers.map((b, i) => ({ exporter: s.dmabuf ? 'import' : 'memfd', size: b.size, inode: inodes[i] })) });
-          assert.deepEqual(echo.buffers.map((b) => b.size), [PAGE_SIZE, 4 * PAGE_SIZE, 16 * PAGE_SIZE]);
-          assert.deepEqual(echo.buffers.map((b) => b.inode), inodes);
-          assert.deepEqual(echo.buffers.map((b) => b.exporter), bufs.map(() => (s.dmabuf ? 'import' : 'memfd')));
+          assert.deepEqual(echo.payload, {
+            ...payload,
+            echoed: true,
+            seen: echo.buffers.map((b, i) => ({ exporter: s.dmabuf ? 'import' : 'memfd', size: b.size, inode: inodes[i] })),
+          });
+          assert.deepEqual(
+            echo.buffers.map((b) => b.size),
+            [PAGE_SIZE, 4 * PAGE_SIZE, 16 * PAGE_SIZE],
+          );
+          assert.deepEqual(
+            echo.buffers.map((b) => b.inode),
+            inodes,
+          );
+          assert.deepEqual(
+            echo.buffers.map((b) => b.exporter),
+            bufs.map(() => (s.dmabuf ? 'import' : 'memfd')),
+          );
           await ch.send([], { op: 'exit' });
           assert.equal((await child.done).code, 0);
         } finally {
@@ -185,7 +198,7 @@ describe('45 channel', () => {
   }
 
   describe('in one process', () => {
-    it('pair: send, receive, the sender closes its buffer at once and the receiver\'s stays valid', async () => {
+    it("pair: send, receive, the sender closes its buffer at once and the receiver's stays valid", async () => {
       using ends = localPair();
       const { a, b } = ends;
       const buf = allocate(4 * PAGE_SIZE, { exporter: 'memfd' });
@@ -204,7 +217,7 @@ describe('45 channel', () => {
       closeAllBuffers(m);
     });
 
-    it('messages arrive in order through receive(), async iteration and \'message\' events; no payload is undefined', async () => {
+    it("messages arrive in order through receive(), async iteration and 'message' events; no payload is undefined", async () => {
       using ends = localPair();
       const { a, b } = ends;
       for (let i = 0; i < 5; i++) await a.send([], i);
@@ -222,7 +235,7 @@ describe('45 channel', () => {
       assert.deepEqual(events, [3, 4, undefined]);
     });
 
-    it('both ends see \'close\'; receive() then gives null and send() rejects with ERR_DMABUF_CHANNEL_CLOSED', async () => {
+    it("both ends see 'close'; receive() then gives null and send() rejects with ERR_DMABUF_CHANNEL_CLOSED", async () => {
       const [a, fd] = Channel.pair();
       const b = Channel.fromFd(fd, { takeOwnership: true });
       const waiting = b.receive();
@@ -265,7 +278,10 @@ describe('45 channel', () => {
           await client.send([buf, buf], { to: 'server' });
           const m = await next(conn);
           assert.deepEqual(m.payload, { to: 'server' });
-          assert.deepEqual(m.buffers.map((x) => x.inode), [buf.inode, buf.inode]);
+          assert.deepEqual(
+            m.buffers.map((x) => x.inode),
+            [buf.inode, buf.inode],
+          );
           await conn.send(m.buffers, { to: 'client' });
           closeAllBuffers(m);
           const back = await next(client);
@@ -307,7 +323,7 @@ describe('45 channel', () => {
       assertCode(() => listen(join(tmpdir(), 'x'.repeat(120))), 'ENAMETOOLONG');
     });
 
-    it('an accept filter decides from SO_PEERCRED; a refused peer is closed at once and reported as \'refused\'', async () => {
+    it("an accept filter decides from SO_PEERCRED; a refused peer is closed at once and reported as 'refused'", async () => {
       const path = sockPath();
       const server = listen(path, { accept: (peer) => peer.uid === 4242 });
       try {
@@ -325,7 +341,7 @@ describe('45 channel', () => {
   });
 
   describe('across processes with listen / connect', () => {
-    it('a child connects; the server\'s channel names the child\'s pid, the child\'s names ours; a buffer goes round', async function () {
+    it("a child connects; the server's channel names the child's pid, the child's names ours; a buffer goes round", async function () {
       this.timeout(120000);
       const path = sockPath();
       const server = listen(path);
@@ -333,7 +349,7 @@ describe('45 channel', () => {
       try {
         const [conn] = (await once(server, 'connection')) as [Channel];
         try {
-          assert.equal(conn.peer.pid, child.proc.pid, 'SO_PEERCRED pid is the child\'s');
+          assert.equal(conn.peer.pid, child.proc.pid, "SO_PEERCRED pid is the child's");
           assert.equal(conn.peer.uid, process.getuid!());
           const hello = await child.ready;
           assert.equal(hello.peer.pid, process.pid);
@@ -436,7 +452,10 @@ describe('45 channel', () => {
       const cyclic: Record<string, unknown> = {};
       cyclic.self = cyclic;
       await assertRejects(a.send([], cyclic), 'ERR_INVALID_ARG_VALUE');
-      await assertRejects(a.send([], () => 1), 'ERR_INVALID_ARG_VALUE');
+      await assertRejects(
+        a.send([], () => 1),
+        'ERR_INVALID_ARG_VALUE',
+      );
       const max = 'z'.repeat(65534); // 65536 bytes with its quotes
       await a.send([], max);
       assert.equal((await next(b)).payload, max);
@@ -491,7 +510,10 @@ describe('45 channel', () => {
         b.socketSend(raw, new Uint8Array(70000), [mem.fd]);
         b.socketSend(raw, frame(0, 'after'), []);
         assert.equal((await next(ch)).payload, 'after');
-        assert.deepEqual(errors.map((e) => e.code), ['ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'EMSGSIZE']);
+        assert.deepEqual(
+          errors.map((e) => e.code),
+          ['ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'EMSGSIZE'],
+        );
         assert.match(errors[1].message, /announces 2 buffer\(s\), 1 fd\(s\) arrived/);
         assert.equal(errors[3].errno, -90);
         assert.equal(errors[3].syscall, 'recvmsg');
@@ -502,7 +524,7 @@ describe('45 channel', () => {
       }
     });
 
-    it('with no \'messageerror\' listener, a dropped message becomes a process warning (never silent, never a crash)', async () => {
+    it("with no 'messageerror' listener, a dropped message becomes a process warning (never silent, never a crash)", async () => {
       const [ch, raw] = channelAndRaw();
       try {
         const warned = once(process, 'warning');
@@ -522,17 +544,31 @@ describe('45 channel', () => {
       const bufs = [0, 1, 2].map(() => allocate(PAGE_SIZE, { exporter: 'memfd' }));
       try {
         const before = openFds();
-        assert.equal(b.socketSend(out[0], frame(3), bufs.map((x) => x.fd)), 8);
-        assert.throws(() => b.socketRecv(out[1], new Uint8Array(64), 1), (err: NodeJS.ErrnoException & { closedFds: number }) => {
-          assert.equal(err.code, 'EMSGSIZE');
-          assert.equal(err.errno, -90);
-          assert.equal(err.syscall, 'recvmsg');
-          assert.equal(err.closedFds, 1);
-          assert.match(err.message, /^EMSGSIZE: .*MSG_CTRUNC.*1 fd\(s\) that arrived were closed/);
-          return true;
-        });
+        assert.equal(
+          b.socketSend(
+            out[0],
+            frame(3),
+            bufs.map((x) => x.fd),
+          ),
+          8,
+        );
+        assert.throws(
+          () => b.socketRecv(out[1], new Uint8Array(64), 1),
+          (err: NodeJS.ErrnoException & { closedFds: number }) => {
+            assert.equal(err.code, 'EMSGSIZE');
+            assert.equal(err.errno, -90);
+            assert.equal(err.syscall, 'recvmsg');
+            assert.equal(err.closedFds, 1);
+            assert.match(err.message, /^EMSGSIZE: .*MSG_CTRUNC.*1 fd\(s\) that arrived were closed/);
+            return true;
+          },
+        );
         assert.equal(openFds(), before, 'no fd of the truncated message is left open');
-        b.socketSend(out[0], frame(3), bufs.map((x) => x.fd));
+        b.socketSend(
+          out[0],
+          frame(3),
+          bufs.map((x) => x.fd),
+        );
         assert.throws(() => b.socketRecv(out[1], new Uint8Array(64), 0), { code: 'EMSGSIZE', closedFds: 0 });
         assert.equal(b.socketRecv(out[1], new Uint8Array(64), 4), null, 'the message is gone, EAGAIN is a value');
         assert.equal(openFds(), before);
@@ -543,7 +579,7 @@ describe('45 channel', () => {
       }
     });
 
-    it('a slow consumer: sends beyond the socket\'s room wait in a queue that never exceeds highWaterMark; the rest reject; all drain in order once read', async function () {
+    it("a slow consumer: sends beyond the socket's room wait in a queue that never exceeds highWaterMark; the rest reject; all drain in order once read", async function () {
       this.timeout(60000);
       const [a, fd] = Channel.pair({ highWaterMark: 4 });
       let b: Channel | null = null;
@@ -555,7 +591,12 @@ describe('45 channel', () => {
         let maxQueued = 0;
         let maxFds = 0;
         for (let i = 0; i < 40; i++) {
-          outcomes.push(a.send(buf, { i, pad }).then(() => 'sent', (e: NodeJS.ErrnoException) => e.code!));
+          outcomes.push(
+            a.send(buf, { i, pad }).then(
+              () => 'sent',
+              (e: NodeJS.ErrnoException) => e.code!,
+            ),
+          );
           maxQueued = Math.max(maxQueued, a.queued);
           maxFds = Math.max(maxFds, openFds());
         }
@@ -617,21 +658,30 @@ describe('45 channel', () => {
         using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
         const pad = 'r'.repeat(60000);
         const outcomes: Array<Promise<string>> = [];
-        for (let i = 0; i < 12; i++) outcomes.push(a.send(buf, pad).then(() => 'sent', (e: NodeJS.ErrnoException) => e.code!));
+        for (let i = 0; i < 12; i++)
+          outcomes.push(
+            a.send(buf, pad).then(
+              () => 'sent',
+              (e: NodeJS.ErrnoException) => e.code!,
+            ),
+          );
         assert.ok(a.queued > 0);
         const closed = once(a, 'close');
         a.close();
         await closed;
         const codes = await Promise.all(outcomes);
         assert.ok(codes.includes('ERR_DMABUF_CHANNEL_CLOSED'), codes.join());
-        assert.ok(codes.every((c) => /^(sent|ERR_DMABUF_CHANNEL_CLOSED|ERR_DMABUF_QUEUE_FULL)$/.test(c)), codes.join());
+        assert.ok(
+          codes.every((c) => /^(sent|ERR_DMABUF_CHANNEL_CLOSED|ERR_DMABUF_QUEUE_FULL)$/.test(c)),
+          codes.join(),
+        );
       } finally {
         a.close();
         native().close(fd);
       }
     });
 
-    it('the peer vanishing while the parent sends: queued sends reject (EPIPE/ECONNRESET or ERR_DMABUF_CHANNEL_CLOSED), \'close\' follows, no hang', async function () {
+    it("the peer vanishing while the parent sends: queued sends reject (EPIPE/ECONNRESET or ERR_DMABUF_CHANNEL_CLOSED), 'close' follows, no hang", async function () {
       this.timeout(120000);
       const { ch, child } = pairWithChild({ highWaterMark: 4 });
       try {
@@ -643,7 +693,12 @@ describe('45 channel', () => {
         // Fill the child's inbox, the socket and our queue, until nothing moves any more.
         for (let stable = 0, i = 0; stable < 3 && i < 5000; i++) {
           if (ch.queued < 4) {
-            outcomes.push(ch.send(buf, { op: 'noop', pad }).then(() => 'sent', (e: NodeJS.ErrnoException) => e.code!));
+            outcomes.push(
+              ch.send(buf, { op: 'noop', pad }).then(
+                () => 'sent',
+                (e: NodeJS.ErrnoException) => e.code!,
+              ),
+            );
             stable = 0;
           } else {
             await sleep(20);
@@ -669,7 +724,7 @@ describe('45 channel', () => {
       }
     });
 
-    it('the peer vanishing while the parent receives: every whole message sent before is delivered, then null and \'close\'', async function () {
+    it("the peer vanishing while the parent receives: every whole message sent before is delivered, then null and 'close'", async function () {
       this.timeout(120000);
       const { ch, child } = pairWithChild();
       try {

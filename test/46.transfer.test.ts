@@ -6,8 +6,15 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import {
-  Channel, PAGE_SIZE, allocate, fromTransferable, pendingTransfers, releaseTransferable, toTransferable,
-  type DmaBuf, type TransferableDmaBuf,
+  Channel,
+  PAGE_SIZE,
+  allocate,
+  fromTransferable,
+  pendingTransfers,
+  releaseTransferable,
+  toTransferable,
+  type DmaBuf,
+  type TransferableDmaBuf,
 } from '../lib';
 import type { TransferJob } from './fixtures/channel-transfer-worker';
 import { assertCode, checkFds, count, subjects } from './helpers';
@@ -53,7 +60,7 @@ describe('46 transfer', () => {
       const pending = pendingTransfers();
       const t = toTransferable(buf);
       assert.equal(t.kind, 'dmabuf-fd');
-      assert.notEqual(t.kind === 'dmabuf-fd' && t.fd, buf.fd, 'a dup, not the buffer\'s own fd');
+      assert.notEqual(t.kind === 'dmabuf-fd' && t.fd, buf.fd, "a dup, not the buffer's own fd");
       assert.equal(pendingTransfers(), pending + 1);
       const r = await runWorker({ t, seed: 5, back: true });
       assert.equal(r.ok, true, r.message);
@@ -108,7 +115,7 @@ describe('46 transfer', () => {
     using first = fromTransferable(t);
     assertCode(() => fromTransferable(copy), 'ERR_DMABUF_CLOSED', /received once/);
     assert.equal(releaseTransferable(copy), false);
-    assert.equal(first.info().size, PAGE_SIZE, 'the received buffer\'s fd is still open');
+    assert.equal(first.info().size, PAGE_SIZE, "the received buffer's fd is still open");
   });
 
   it('never received: a worker that exits without taking it leaves the dup in transit; releaseTransferable closes it', async () => {
@@ -123,7 +130,7 @@ describe('46 transfer', () => {
     assert.equal(pendingTransfers(), pending);
   });
 
-  it('a channel end in a worker: the worker receives a buffer over it (FdWatcher on the worker\'s loop), writes, replies', async () => {
+  it("a channel end in a worker: the worker receives a buffer over it (FdWatcher on the worker's loop), writes, replies", async () => {
     const [ch, fd] = Channel.pair();
     try {
       using buf = allocate(SIZE, { exporter: 'memfd' });
@@ -140,7 +147,7 @@ describe('46 transfer', () => {
     }
   });
 
-  it('a worker that exits with its channel end open: the end is closed at exit, the parent sees \'close\'', async () => {
+  it("a worker that exits with its channel end open: the end is closed at exit, the parent sees 'close'", async () => {
     const [ch, fd] = Channel.pair();
     try {
       const closed = once(ch, 'close');
@@ -157,10 +164,13 @@ describe('46 transfer', () => {
     const forged = { kind: 'dmabuf-fd', fd: buf.fd, token: 1, size: PAGE_SIZE, exporter: 'memfd' } as const;
     assertCode(() => fromTransferable(forged), 'ERR_DMABUF_CLOSED');
     assert.equal(releaseTransferable(forged), false);
-    assert.equal(buf.info().size, PAGE_SIZE, 'the buffer\'s own fd was not taken');
+    assert.equal(buf.info().size, PAGE_SIZE, "the buffer's own fd was not taken");
     assertCode(() => fromTransferable(null as unknown as TransferableDmaBuf), 'ERR_INVALID_ARG_TYPE');
     assertCode(() => fromTransferable({ kind: 'x' } as unknown as TransferableDmaBuf), 'ERR_INVALID_ARG_VALUE');
     assertCode(() => fromTransferable({ kind: 'dmabuf-fd', fd: -1, token: 1 } as unknown as TransferableDmaBuf), 'ERR_OUT_OF_RANGE');
-    assertCode(() => fromTransferable({ kind: 'dmabuf-memory', buffer: new ArrayBuffer(4096) } as unknown as TransferableDmaBuf), 'ERR_INVALID_ARG_TYPE');
+    assertCode(
+      () => fromTransferable({ kind: 'dmabuf-memory', buffer: new ArrayBuffer(4096) } as unknown as TransferableDmaBuf),
+      'ERR_INVALID_ARG_TYPE',
+    );
   });
 });

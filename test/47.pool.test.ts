@@ -22,7 +22,13 @@ async function pair(exporter: string, count = 3): Promise<{ producer: FrameProdu
   };
 }
 
-const exporters = [...new Set(subjects().filter((s) => s.fd && s.exporter !== 'import').map((s) => s.exporter))];
+const exporters = [
+  ...new Set(
+    subjects()
+      .filter((s) => s.fd && s.exporter !== 'import')
+      .map((s) => s.exporter),
+  ),
+];
 
 describe('47 frame pool', () => {
   checkFds();

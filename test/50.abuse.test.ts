@@ -40,7 +40,16 @@ function publicMembers(proto: object): ReturnType<typeof members> {
   return members(proto).filter((m) => typeof m.key === 'string' || m.key === Symbol.dispose);
 }
 /** What still answers once a buffer is released. */
-const DMABUF_AFTER_CLOSE = new Set<string | symbol>(['close', Symbol.dispose, 'closed', 'size', 'exporter', 'refs', 'attachments', 'cpuAccessCount']);
+const DMABUF_AFTER_CLOSE = new Set<string | symbol>([
+  'close',
+  Symbol.dispose,
+  'closed',
+  'size',
+  'exporter',
+  'refs',
+  'attachments',
+  'cpuAccessCount',
+]);
 const ATTACHMENT_AFTER_CLOSE = new Set<string | symbol>(['detach', Symbol.dispose, 'dmabuf', 'detached', 'mapped']);
 
 async function call(fn: () => unknown): Promise<{ ok: true; value: unknown } | { ok: false; err: NodeJS.ErrnoException }> {
@@ -62,7 +71,8 @@ describe('50 abuse', () => {
       assert.ok(fns.length >= 20, `only ${fns.length} native functions: ${fns.join(', ')}`);
       for (const args of argLists()) {
         for (const a of args) {
-          if (typeof a === 'number' && Number.isInteger(a) && a >= 0 && a < 2 ** 32) assert.fail(`argument ${a} could name a real fd or handle`);
+          if (typeof a === 'number' && Number.isInteger(a) && a >= 0 && a < 2 ** 32)
+            assert.fail(`argument ${a} could name a real fd or handle`);
         }
       }
     });
@@ -199,7 +209,10 @@ describe('50 abuse', () => {
   describe('in a child with --expose-gc', () => {
     it('abuse, drop buffers in every state, collect garbage: no crash at finalization, no mapping left', function () {
       this.timeout(120000);
-      const r = spawnSync(process.execPath, ['--expose-gc', join(__dirname, 'fixtures', 'abuse.js')], { encoding: 'utf8', timeout: 110000 });
+      const r = spawnSync(process.execPath, ['--expose-gc', join(__dirname, 'fixtures', 'abuse.js')], {
+        encoding: 'utf8',
+        timeout: 110000,
+      });
       assert.equal(r.signal, null, `the child died of ${r.signal}: ${r.stderr}`);
       assert.equal(r.status, 0, `the child failed: ${r.stderr}`);
       const out = JSON.parse(r.stdout.trim().split('\n').pop()!);

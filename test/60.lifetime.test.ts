@@ -26,7 +26,6 @@ interface Ctx {
   fd?: number;
 }
 
-
 /** Wraps the exporter's release() of a built-in buffer with a counter. */
 function spyRelease(buf: DmaBuf): { calls: number } {
   const spy = { calls: 0 };
@@ -97,7 +96,10 @@ const OPS: Record<string, Op> = {
   map(c) {
     const before = c.att.mapped;
     const t = c.att.map('to-device');
-    assert.equal(t.segments.reduce((n, seg) => n + seg.length, 0), SIZE);
+    assert.equal(
+      t.segments.reduce((n, seg) => n + seg.length, 0),
+      SIZE,
+    );
     assert.equal(c.att.mapped, before + 1);
     c.att.unmap(t, 'to-device');
   },
@@ -245,9 +247,8 @@ describe('60 lifetime', () => {
       for (const state of STATES) {
         for (const [name, op] of Object.entries(OPS)) {
           const quiet = QUIET_AFTER_CLOSE.has(name);
-          const title = state === 'after close'
-            ? `${name} after close ${quiet ? 'is a no-op' : '→ ERR_DMABUF_CLOSED'}`
-            : `${name} ${state}`;
+          const title =
+            state === 'after close' ? `${name} after close ${quiet ? 'is a no-op' : '→ ERR_DMABUF_CLOSED'}` : `${name} ${state}`;
           it(title, () => {
             const c = setup(s, state);
             try {
@@ -296,7 +297,13 @@ describe('60 lifetime', () => {
       });
 
       it('runs exactly once, whatever put()/close()/dispose/get() follow, and never closes a reused fd number', () => {
-        for (const order of [['close', 'close', 'dispose', 'put'], ['put'], ['get', 'put', 'put', 'close'], ['dispose', 'dispose', 'close'], ['get', 'get', 'close', 'put', 'dispose']]) {
+        for (const order of [
+          ['close', 'close', 'dispose', 'put'],
+          ['put'],
+          ['get', 'put', 'put', 'close'],
+          ['dispose', 'dispose', 'close'],
+          ['get', 'get', 'close', 'put', 'dispose'],
+        ]) {
           const buf = s.make(SIZE);
           const fd = s.fd ? buf.fd : -1;
           const spy = spyRelease(buf);
@@ -316,7 +323,8 @@ describe('60 lifetime', () => {
           assert.equal(buf.closed, true, `order ${order}`);
           assert.equal(spy.calls, 1, `release ran ${spy.calls} times for ${order}`);
           if (reused >= 0) {
-            if (reused === fd) assert.equal(readlinkSync(`/proc/self/fd/${fd}`), '/dev/null', 'a second release closed the reused fd number');
+            if (reused === fd)
+              assert.equal(readlinkSync(`/proc/self/fd/${fd}`), '/dev/null', 'a second release closed the reused fd number');
             closeSync(reused);
           }
         }
@@ -414,7 +422,10 @@ describe('60 lifetime', () => {
     for (const exporter of capabilities().exporters.filter((e) => e !== 'memory')) {
       it(`${exporter}: 200 buffers dropped without close() have their fds closed and views unmapped after gc()`, function () {
         this.timeout(120000);
-        const r = spawnSync(process.execPath, ['--expose-gc', join(__dirname, 'fixtures', 'gc-safety.js'), '200', exporter], { encoding: 'utf8', timeout: 110000 });
+        const r = spawnSync(process.execPath, ['--expose-gc', join(__dirname, 'fixtures', 'gc-safety.js'), '200', exporter], {
+          encoding: 'utf8',
+          timeout: 110000,
+        });
         assert.equal(r.status, 0, `child failed (${r.signal ?? r.status}): ${r.stderr}`);
         const o = JSON.parse(r.stdout.trim().split('\n').pop()!);
         assert.ok(o.peak - o.baseline >= 200, `the buffers were not open at once: ${r.stdout}`);
@@ -445,12 +456,12 @@ describe('60 lifetime', () => {
         const r = await runWorker({ mode: 'fd', fd: buf.fd, size: buf.size, seed: 3 });
         assert.equal(r.ok, true, String(r.message));
         assert.equal(r.exporter, s.dmabuf ? 'import' : 'memfd');
-        assert.notEqual(r.ownFd, buf.fd, 'the worker dup\'ed the fd');
+        assert.notEqual(r.ownFd, buf.fd, "the worker dup'ed the fd");
         assert.equal(r.mappingsAtStart, 0, 'the worker has its own addon state (per-environment instance data)');
         assert.ok((r.mappingsWhileOpen as number) >= 1);
-        assert.equal(r.mappingsAtEnd, 0, 'the worker\'s close() unmapped its view');
+        assert.equal(r.mappingsAtEnd, 0, "the worker's close() unmapped its view");
         assert.deepEqual(r.cpu, { read: 0, write: 0, readwrite: 0 });
-        assert.equal(native().mappingCount(), mainMappings, 'the worker touched the main thread\'s mappings');
+        assert.equal(native().mappingCount(), mainMappings, "the worker touched the main thread's mappings");
         assert.equal(view.byteLength, buf.size, 'the main view survived the worker closing its own buffer');
         checkSampled(view, 3);
         count(s.label);
@@ -470,24 +481,28 @@ describe('60 lifetime', () => {
       count('memory');
     });
 
-    it('a worker that exits without close() leaves the main buffer intact and does not leak its dup\'ed fd', async () => {
+    it("a worker that exits without close() leaves the main buffer intact and does not leak its dup'ed fd", async () => {
       using buf = allocate(4 * PAGE_SIZE, { exporter: 'memfd' });
       const before = new Set(readdirSync('/proc/self/fd'));
-      const w = new Worker(`
+      const w = new Worker(
+        `
         const { fromFd } = require(${JSON.stringify(join(__dirname, '..', 'lib'))});
         const b = fromFd(${buf.fd});
         b.mmap().fill(42);
         process.exit(0);
-      `, { eval: true });
+      `,
+        { eval: true },
+      );
       await new Promise((resolve) => w.on('exit', resolve));
       const v = buf.mmap();
       assert.equal(v[0], 42);
       assert.equal(v[v.length - 1], 42);
       // Whatever leaked is closed here, so the failure stays in this test.
-      const leaked = readdirSync('/proc/self/fd').filter((n) => !before.has(n) && isOpen(Number(n)))
+      const leaked = readdirSync('/proc/self/fd')
+        .filter((n) => !before.has(n) && isOpen(Number(n)))
         .filter((n) => readlinkSync(`/proc/self/fd/${n}`).startsWith('/memfd:'));
       for (const n of leaked) closeSync(Number(n));
-      assert.deepEqual(leaked, [], 'the worker\'s buffer fd outlived the worker (no environment cleanup hook closes it)');
+      assert.deepEqual(leaked, [], "the worker's buffer fd outlived the worker (no environment cleanup hook closes it)");
     });
   });
 

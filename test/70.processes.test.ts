@@ -97,7 +97,7 @@ describe('70 processes', () => {
     });
   });
 
-  it('the parent\'s buffer outlives the child, and release in the parent does not disturb a child that already exited', () => {
+  it("the parent's buffer outlives the child, and release in the parent does not disturb a child that already exited", () => {
     const buf = allocate(4 * PAGE_SIZE, { exporter: 'memfd' });
     const r = run(buf.fd, buf.size, 9);
     assert.equal(r.status, 0, r.stderr);

@@ -3,19 +3,38 @@
 // where the kernel's dma_buf_ops promise it.
 import assert from 'node:assert/strict';
 import {
-  Attachment, DmaBuf, PAGE_SIZE, allocate, registerExporter,
-  type AttachmentInfo, type CpuAccess, type DmaBufOps, type DmaDirection, type Segment,
+  Attachment,
+  DmaBuf,
+  PAGE_SIZE,
+  allocate,
+  registerExporter,
+  type AttachmentInfo,
+  type CpuAccess,
+  type DmaBufOps,
+  type DmaDirection,
+  type Segment,
 } from '../lib';
 import { assertCode, assertRejects, checkFds } from './helpers';
 
-type Counted = 'attach' | 'detach' | 'map' | 'unmap' | 'release' | 'migrate' | 'beginCpuAccess' | 'endCpuAccess' | 'kmap' | 'kunmap' | 'mmap';
+type Counted =
+  'attach' | 'detach' | 'map' | 'unmap' | 'release' | 'migrate' | 'beginCpuAccess' | 'endCpuAccess' | 'kmap' | 'kunmap' | 'mmap';
 
 /** An exporter over one ArrayBuffer that counts every call. */
 class SpyOps implements DmaBufOps {
   readonly exporter: string = 'spy';
   readonly size: number;
   readonly calls: Record<Counted, number> = {
-    attach: 0, detach: 0, map: 0, unmap: 0, release: 0, migrate: 0, beginCpuAccess: 0, endCpuAccess: 0, kmap: 0, kunmap: 0, mmap: 0,
+    attach: 0,
+    detach: 0,
+    map: 0,
+    unmap: 0,
+    release: 0,
+    migrate: 0,
+    beginCpuAccess: 0,
+    endCpuAccess: 0,
+    kmap: 0,
+    kunmap: 0,
+    mmap: 0,
   };
   readonly log: string[] = [];
   storage: ArrayBuffer | null;
@@ -81,7 +100,19 @@ class SpyOps implements DmaBufOps {
 /** The same exporter without the optional operations `omit`. */
 function without(ops: SpyOps, ...omit: Array<keyof DmaBufOps>): DmaBufOps {
   const o: Record<string, unknown> = { exporter: ops.exporter, size: ops.size };
-  for (const k of ['attach', 'detach', 'map', 'unmap', 'release', 'migrate', 'beginCpuAccess', 'endCpuAccess', 'kmap', 'kunmap', 'mmap'] as const) {
+  for (const k of [
+    'attach',
+    'detach',
+    'map',
+    'unmap',
+    'release',
+    'migrate',
+    'beginCpuAccess',
+    'endCpuAccess',
+    'kmap',
+    'kunmap',
+    'mmap',
+  ] as const) {
     if (!omit.includes(k)) o[k] = (ops[k] as (...a: unknown[]) => unknown).bind(ops);
   }
   return o as unknown as DmaBufOps;
@@ -92,7 +123,13 @@ describe('80 custom exporter', () => {
 
   it('a plain object with map, unmap and release is enough', () => {
     let released = 0;
-    const buf = new DmaBuf({ exporter: 'plain', size: PAGE_SIZE, map: () => [{ offset: 0, length: PAGE_SIZE }], unmap: () => {}, release: () => void released++ });
+    const buf = new DmaBuf({
+      exporter: 'plain',
+      size: PAGE_SIZE,
+      map: () => [{ offset: 0, length: PAGE_SIZE }],
+      unmap: () => {},
+      release: () => void released++,
+    });
     assert.equal(buf.exporter, 'plain');
     assert.equal(buf.size, PAGE_SIZE);
     const att = buf.attach({ name: 'd' });
@@ -113,8 +150,14 @@ describe('80 custom exporter', () => {
 
   describe('release runs exactly once', () => {
     const orders: string[][] = [
-      ['close'], ['put'], ['dispose'], ['close', 'close', 'dispose', 'put'], ['get', 'put', 'put', 'close', 'put'],
-      ['get', 'get', 'close', 'put', 'get'], ['get', 'dispose', 'put', 'close'], ['dispose', 'dispose', 'dispose'],
+      ['close'],
+      ['put'],
+      ['dispose'],
+      ['close', 'close', 'dispose', 'put'],
+      ['get', 'put', 'put', 'close', 'put'],
+      ['get', 'get', 'close', 'put', 'get'],
+      ['get', 'dispose', 'put', 'close'],
+      ['dispose', 'dispose', 'dispose'],
       ['get', 'put', 'get', 'put', 'put'],
     ];
     for (const order of orders) {
@@ -295,19 +338,22 @@ describe('80 custom exporter', () => {
   });
 
   describe('migration', () => {
-    it('attach returning \'migrate\': sync attach() while mapped → ERR_DMABUF_INCOMPATIBLE, nothing added, no migrate', () => {
+    it("attach returning 'migrate': sync attach() while mapped → ERR_DMABUF_INCOMPATIBLE, nothing added, no migrate", () => {
       const spy = new SpyOps();
       using buf = new DmaBuf(spy);
       const a = buf.attach({ name: 'a' });
       const t = a.map();
       spy.verdict = 'migrate';
-      assert.throws(() => buf.attach({ name: 'strict' }), (err: NodeJS.ErrnoException & { constraint?: string }) => {
-        assert.equal(err.code, 'ERR_DMABUF_INCOMPATIBLE');
-        assert.equal(err.constraint, 'busy');
-        assert.match(err.message, /1 mapping/);
-        assert.match(err.message, /attachAsync/);
-        return true;
-      });
+      assert.throws(
+        () => buf.attach({ name: 'strict' }),
+        (err: NodeJS.ErrnoException & { constraint?: string }) => {
+          assert.equal(err.code, 'ERR_DMABUF_INCOMPATIBLE');
+          assert.equal(err.constraint, 'busy');
+          assert.match(err.message, /1 mapping/);
+          assert.match(err.message, /attachAsync/);
+          return true;
+        },
+      );
       assert.deepEqual(buf.attachments, [a]);
       assert.equal(spy.calls.migrate, 0);
       a.unmap(t);
@@ -395,7 +441,7 @@ describe('80 custom exporter', () => {
       assert.equal(spy.calls.release, 1);
     });
 
-    it('\'migrate\' from an exporter without migrate() → ERR_DMABUF_NOT_SUPPORTED, nothing added', () => {
+    it("'migrate' from an exporter without migrate() → ERR_DMABUF_NOT_SUPPORTED, nothing added", () => {
       const spy = new SpyOps();
       spy.verdict = 'migrate';
       using buf = new DmaBuf(without(spy, 'migrate'));
@@ -438,7 +484,7 @@ describe('80 custom exporter', () => {
       assertCode(() => allocate(PAGE_SIZE, { exporter: `${name}-bad` }), 'ERR_INVALID_ARG_TYPE');
     });
 
-    it('built-in names, \'auto\' and \'import\' cannot be taken; bad arguments are refused', () => {
+    it("built-in names, 'auto' and 'import' cannot be taken; bad arguments are refused", () => {
       const f = () => new SpyOps();
       for (const n of ['memfd', 'memory', 'udmabuf', 'dma-heap', 'auto', 'import']) {
         assertCode(() => registerExporter(n, f), 'ERR_INVALID_ARG_VALUE', /built-in/);

@@ -7,5 +7,7 @@ import { tally } from './helpers';
 after(() => {
   const caps = capabilities();
   const rows = [...tally].map(([label, n]) => `  ${label.padEnd(24)} ${n}`);
-  process.stdout.write(`\ntests per exporter on Linux ${release()} (udmabuf: ${caps.udmabuf.present ? 'yes' : 'no'}, heaps: ${caps.heaps.map((h) => h.name).join(',') || 'none'}):\n${rows.join('\n')}\n`);
+  process.stdout.write(
+    `\ntests per exporter on Linux ${release()} (udmabuf: ${caps.udmabuf.present ? 'yes' : 'no'}, heaps: ${caps.heaps.map((h) => h.name).join(',') || 'none'}):\n${rows.join('\n')}\n`,
+  );
 });

@@ -134,28 +134,68 @@ export function subjects(): Subject[] {
   const out: Subject[] = [];
   const heap = caps.heaps.find((h) => h.accessible)?.name;
   if (caps.exporters.includes('udmabuf')) {
-    out.push({ label: 'udmabuf', exporter: 'udmabuf', expName: 'udmabuf', fd: true, dmabuf: true, migrates: true, defers: true,
-      make: (size, opts) => allocate(size, { ...opts, exporter: 'udmabuf' }) });
+    out.push({
+      label: 'udmabuf',
+      exporter: 'udmabuf',
+      expName: 'udmabuf',
+      fd: true,
+      dmabuf: true,
+      migrates: true,
+      defers: true,
+      make: (size, opts) => allocate(size, { ...opts, exporter: 'udmabuf' }),
+    });
   }
   if (caps.exporters.includes('dma-heap') && heap) {
-    out.push({ label: `dma-heap(${heap})`, exporter: 'dma-heap', expName: heap, fd: true, dmabuf: true, migrates: false, defers: true,
-      make: (size, opts) => allocate(size, { ...opts, exporter: 'dma-heap', heap }) });
+    out.push({
+      label: `dma-heap(${heap})`,
+      exporter: 'dma-heap',
+      expName: heap,
+      fd: true,
+      dmabuf: true,
+      migrates: false,
+      defers: true,
+      make: (size, opts) => allocate(size, { ...opts, exporter: 'dma-heap', heap }),
+    });
   }
   if (caps.exporters.includes('memfd')) {
-    out.push({ label: 'memfd', exporter: 'memfd', expName: 'memfd', fd: true, dmabuf: false, migrates: false, defers: true,
-      make: (size, opts) => allocate(size, { ...opts, exporter: 'memfd' }) });
+    out.push({
+      label: 'memfd',
+      exporter: 'memfd',
+      expName: 'memfd',
+      fd: true,
+      dmabuf: false,
+      migrates: false,
+      defers: true,
+      make: (size, opts) => allocate(size, { ...opts, exporter: 'memfd' }),
+    });
   }
-  out.push({ label: 'memory', exporter: 'memory', expName: 'memory', fd: false, dmabuf: false, migrates: true, defers: true,
-    make: (size, opts) => allocate(size, { ...opts, exporter: 'memory' }) });
+  out.push({
+    label: 'memory',
+    exporter: 'memory',
+    expName: 'memory',
+    fd: false,
+    dmabuf: false,
+    migrates: true,
+    defers: true,
+    make: (size, opts) => allocate(size, { ...opts, exporter: 'memory' }),
+  });
   for (const s of [...out]) if (s.fd) out.push(imported(s));
   if (drmDevices().some((d) => d.driver === 'vgem')) {
-    out.push({ label: 'import(vgem PRIME)', exporter: 'import', expName: 'drm', fd: true, dmabuf: true, migrates: false, defers: false,
+    out.push({
+      label: 'import(vgem PRIME)',
+      exporter: 'import',
+      expName: 'drm',
+      fd: true,
+      dmabuf: true,
+      migrates: false,
+      defers: false,
       make(size) {
         using vgem = openVgem();
         const { gem } = vgem.createDumb(PAGE_SIZE / 4, size / PAGE_SIZE, 32);
         using _ = gem;
         return vgem.exportDmaBuf(gem);
-      } });
+      },
+    });
   }
   const required = (process.env.DMABUF_REQUIRE_EXPORTERS ?? '').split(',').filter(Boolean);
   for (const r of required) {

@@ -14,15 +14,24 @@
 #include <unistd.h>
 
 /* uapi, as in include/uapi/linux/{dma-buf,udmabuf,dma-heap}.h (x86-64 values). */
-struct dma_buf_sync { uint64_t flags; };
+struct dma_buf_sync {
+  uint64_t flags;
+};
 #define DMA_BUF_IOCTL_SYNC 0x40086200UL
 #define DMA_BUF_SYNC_RW 3
 #define DMA_BUF_SYNC_START 0
 #define DMA_BUF_SYNC_END 4
-struct udmabuf_create { uint32_t memfd, flags; uint64_t offset, size; };
+struct udmabuf_create {
+  uint32_t memfd, flags;
+  uint64_t offset, size;
+};
 #define UDMABUF_CREATE 0x40187542UL
 #define UDMABUF_FLAGS_CLOEXEC 1
-struct dma_heap_allocation_data { uint64_t len; uint32_t fd, fd_flags; uint64_t heap_flags; };
+struct dma_heap_allocation_data {
+  uint64_t len;
+  uint32_t fd, fd_flags;
+  uint64_t heap_flags;
+};
 #define DMA_HEAP_IOCTL_ALLOC 0xC0184800UL
 
 static inline double now_ns(void) {

@@ -16,7 +16,8 @@ int main(int argc, char **argv) {
   int rounds = atoi(argv[4]);
   int dev = open_dev(k);
   int fd = make_buf(k, dev, size);
-  struct dma_buf_sync start = {DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW}, end = {DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW};
+  struct dma_buf_sync start = {DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW},
+                      end = {DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW};
   double *ns = calloc(rounds, sizeof *ns);
   int expect_fail = k == K_MEMFD;
   for (int r = -1; r < rounds; r++) { /* round -1 warms up (udmabuf builds its sg table at the first begin) */

@@ -16,7 +16,10 @@ const PASS_ENV = /^(CI|DMABUF_.*|NODE_OPTIONS|FORCE_COLOR|NO_COLOR)$/;
 const P9_OPTS = 'trans=virtio,version=9p2000.L,msize=512000,cache=loose';
 
 const log = (msg) => process.stderr.write(`dmabuf vm: ${msg}\n`);
-const die = (msg, code = 125) => { log(msg); process.exit(code); };
+const die = (msg, code = 125) => {
+  log(msg);
+  process.exit(code);
+};
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30, ...opts });
 const sq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
@@ -35,19 +38,26 @@ env DMABUF_VM_KVM=1 uses KVM; DMABUF_VM_CACHE sets the cache directory.`;
 function parseArgs(argv) {
   const env = process.env;
   const o = {
-    kernel: env.DMABUF_VM_KERNEL || '6.12', append: env.DMABUF_VM_APPEND || '',
-    timeout: Number(env.DMABUF_VM_TIMEOUT || 1200), mem: Number(env.DMABUF_VM_MEM || 2048), cmd: [],
+    kernel: env.DMABUF_VM_KERNEL || '6.12',
+    append: env.DMABUF_VM_APPEND || '',
+    timeout: Number(env.DMABUF_VM_TIMEOUT || 1200),
+    mem: Number(env.DMABUF_VM_MEM || 2048),
+    cmd: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => (i + 1 < argv.length ? argv[++i] : die(`${a} needs a value\n${USAGE}`, 2));
-    if (a === '--') { o.cmd = argv.slice(i + 1); break; }
-    else if (a === '--kernel') o.kernel = val();
+    if (a === '--') {
+      o.cmd = argv.slice(i + 1);
+      break;
+    } else if (a === '--kernel') o.kernel = val();
     else if (a === '--append') o.append += ' ' + val();
     else if (a === '--timeout') o.timeout = Number(val());
     else if (a === '--mem') o.mem = Number(val());
-    else if (a === '-h' || a === '--help') { console.log(USAGE); process.exit(0); }
-    else die(`unknown option ${a}\n${USAGE}`, 2);
+    else if (a === '-h' || a === '--help') {
+      console.log(USAGE);
+      process.exit(0);
+    } else die(`unknown option ${a}\n${USAGE}`, 2);
   }
   if (!o.cmd.length) die(`no command given\n${USAGE}`, 2);
   if (!(o.timeout > 0) || !(o.mem > 0)) die('--timeout and --mem take positive numbers', 2);
@@ -59,8 +69,11 @@ function ensureTools() {
   if (!missing.length) return;
   const pkgs = ['qemu-system-x86', 'busybox-static', 'xz-utils'];
   log(`missing ${missing.join(', ')}; installing ${pkgs.join(' ')}`);
-  if (!apt('install', '-y', '--no-install-recommends', ...pkgs) &&
-      !(apt('update') && apt('install', '-y', '--no-install-recommends', ...pkgs))) die('apt-get install failed');
+  if (
+    !apt('install', '-y', '--no-install-recommends', ...pkgs) &&
+    !(apt('update') && apt('install', '-y', '--no-install-recommends', ...pkgs))
+  )
+    die('apt-get install failed');
   const still = missing.filter((t) => !has(t));
   if (still.length) die(`still missing after apt-get install: ${still.join(', ')}`);
 }
@@ -73,11 +86,14 @@ function cacheRoot() {
 // Newest downloadable linux-image-<series>…-amd64 (not cloud/rt/dbg) according to apt.
 function pickKernel(series) {
   const re = `^linux-image-${series.replace(/\./g, '\\.')}[.-][0-9].*-amd64$`;
-  const names = run('apt-cache', ['search', '--names-only', re]).split('\n')
-    .map((l) => l.split(' ')[0]).filter((n) => n && !/-(cloud|rt)-amd64$/.test(n));
+  const names = run('apt-cache', ['search', '--names-only', re])
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => n && !/-(cloud|rt)-amd64$/.test(n));
   if (!names.length) return null;
   const cands = [...run('apt-cache', ['policy', ...names]).matchAll(/^(\S+):\n\s+Installed: .*\n\s+Candidate: (\S+)/gm)]
-    .filter((m) => m[2] !== '(none)').map((m) => ({ name: m[1], version: m[2] }));
+    .filter((m) => m[2] !== '(none)')
+    .map((m) => ({ name: m[1], version: m[2] }));
   const newer = (a, b) => spawnSync('dpkg', ['--compare-versions', a.version, 'gt', b.version]).status === 0;
   return cands.reduce((best, c) => (!best || newer(c, best) ? c : best), null);
 }
@@ -121,9 +137,12 @@ function ensureKernel(series) {
     if (apt('update')) pick = pickKernel(series);
   }
   if (!pick) {
-    const cached = fs.readdirSync(root).filter((d) => d.startsWith(`linux-image-${series}.`) &&
-      fs.existsSync(path.join(root, d, 'ready'))).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-    if (!cached.length) die(`apt knows no linux-image-${series}.*-amd64 package (is bookworm-security in the apt sources? run apt-get update)`);
+    const cached = fs
+      .readdirSync(root)
+      .filter((d) => d.startsWith(`linux-image-${series}.`) && fs.existsSync(path.join(root, d, 'ready')))
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    if (!cached.length)
+      die(`apt knows no linux-image-${series}.*-amd64 package (is bookworm-security in the apt sources? run apt-get update)`);
     const [name, version] = cached[cached.length - 1].split('_');
     pick = { name, version };
     log(`apt knows no ${series} kernel; using the cached ${name} ${version}`);
@@ -140,14 +159,21 @@ function ensureKernel(series) {
     const x = path.join(tmp, 'x');
     run('dpkg-deb', ['-x', path.join(tmp, deb), x]);
     const boot = path.join(x, 'boot');
-    const kver = fs.readdirSync(boot).find((f) => f.startsWith('vmlinuz-')).slice('vmlinuz-'.length);
+    const kver = fs
+      .readdirSync(boot)
+      .find((f) => f.startsWith('vmlinuz-'))
+      .slice('vmlinuz-'.length);
     const mods = path.join(x, 'lib', 'modules', kver);
     const out = path.join(tmp, 'out');
     fs.mkdirSync(path.join(out, 'modules'), { recursive: true });
     fs.copyFileSync(path.join(boot, `vmlinuz-${kver}`), path.join(out, 'vmlinuz'));
     fs.copyFileSync(path.join(boot, `config-${kver}`), path.join(out, 'config'));
-    const builtin = new Set(fs.readFileSync(path.join(mods, 'modules.builtin'), 'utf8').split('\n')
-      .map((l) => path.basename(l).replace(/\.ko$/, '').replace(/-/g, '_')));
+    const builtin = new Set(
+      fs
+        .readFileSync(path.join(mods, 'modules.builtin'), 'utf8')
+        .split('\n')
+        .map((l) => path.basename(l).replace(/\.ko$/, '').replace(/-/g, '_')),
+    );
     const order = resolveModules(indexModules(path.join(mods, 'kernel')), builtin, path.join(out, 'modules'));
     fs.writeFileSync(path.join(out, 'modules.load'), order.join('\n') + '\n');
     fs.writeFileSync(path.join(out, 'ready'), TARGET_MODULES.join(' '));
@@ -161,7 +187,12 @@ function ensureKernel(series) {
 
 // Minimal cpio "newc" writer: directories, regular files, symlinks.
 class Cpio {
-  constructor(file) { this.fd = fs.openSync(file, 'w'); this.ino = 1; this.dirs = new Set(['', '.']); this.links = new Map(); }
+  constructor(file) {
+    this.fd = fs.openSync(file, 'w');
+    this.ino = 1;
+    this.dirs = new Set(['', '.']);
+    this.links = new Map();
+  }
   entry(name, mode, data) {
     // ino mode uid gid nlink mtime filesize devmajor devminor rdevmajor rdevminor namesize check
     const f = [this.ino++, mode, 0, 0, mode & 0o040000 ? 2 : 1, 0, data.length, 0, 0, 0, 0, name.length + 1, 0];
@@ -191,7 +222,11 @@ class Cpio {
     this.mkdirs(path.posix.dirname(rel));
     this.entry(rel, mode, data);
   }
-  symlink(p, target) { const rel = this.canon(p); this.mkdirs(path.posix.dirname(rel)); this.entry(rel, 0o120777, Buffer.from(target)); }
+  symlink(p, target) {
+    const rel = this.canon(p);
+    this.mkdirs(path.posix.dirname(rel));
+    this.entry(rel, 0o120777, Buffer.from(target));
+  }
   copy(host, guest = host) {
     const st = fs.lstatSync(host);
     if (st.isSymbolicLink()) this.symlink(guest, fs.readlinkSync(host));
@@ -200,7 +235,10 @@ class Cpio {
       for (const n of fs.readdirSync(host)) this.copy(path.join(host, n), path.posix.join(guest, n));
     } else this.file(guest, fs.readFileSync(host), 0o100000 | (st.mode & 0o777));
   }
-  close() { this.entry('TRAILER!!!', 0, Buffer.alloc(0)); fs.closeSync(this.fd); }
+  close() {
+    this.entry('TRAILER!!!', 0, Buffer.alloc(0));
+    fs.closeSync(this.fd);
+  }
 }
 
 const lddLibs = (bin) => [...run('ldd', [bin]).matchAll(/(\/\S+) \(0x/g)].map((m) => m[1]);
@@ -213,9 +251,22 @@ function ensureInitramfs(kernel) {
   const libs = [...new Set([busybox, node].flatMap((b) => (spawnSync('ldd', [b]).status === 0 ? lddLibs(b) : [])))];
   const init = fs.readFileSync(path.join(__dirname, 'init.sh'));
   const modLoad = fs.readFileSync(path.join(kernel.dir, 'modules.load'));
-  const stamp = (f) => { const s = fs.statSync(f, { throwIfNoEntry: false }); return s ? `${f}:${s.size}:${s.mtimeMs}` : f; };
-  const key = crypto.createHash('sha256').update(JSON.stringify([fs.readFileSync(__filename, 'utf8'), init.toString(), modLoad.toString(),
-    ...[busybox, node, ...libs, path.join(npm, 'package.json')].map(stamp)])).digest('hex').slice(0, 16);
+  const stamp = (f) => {
+    const s = fs.statSync(f, { throwIfNoEntry: false });
+    return s ? `${f}:${s.size}:${s.mtimeMs}` : f;
+  };
+  const key = crypto
+    .createHash('sha256')
+    .update(
+      JSON.stringify([
+        fs.readFileSync(__filename, 'utf8'),
+        init.toString(),
+        modLoad.toString(),
+        ...[busybox, node, ...libs, path.join(npm, 'package.json')].map(stamp),
+      ]),
+    )
+    .digest('hex')
+    .slice(0, 16);
   const out = path.join(kernel.dir, `initramfs-${key}.cpio`);
   if (fs.existsSync(out)) return out;
 
@@ -233,13 +284,15 @@ function ensureInitramfs(kernel) {
   for (const lib of libs) c.file(lib, fs.readFileSync(lib), 0o100755);
   if (fs.existsSync(path.join(npm, 'package.json'))) {
     c.copy(npm);
-    for (const b of ['npm', 'npx']) c.symlink(path.join(path.dirname(node), b), path.relative(path.dirname(node), path.join(npm, 'bin', `${b}-cli.js`)));
+    for (const b of ['npm', 'npx'])
+      c.symlink(path.join(path.dirname(node), b), path.relative(path.dirname(node), path.join(npm, 'bin', `${b}-cli.js`)));
   }
   c.file('/etc/passwd', Buffer.from('root:x:0:0:root:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n'));
   c.file('/etc/group', Buffer.from('root:x:0:\nnogroup:x:65534:\n'));
   c.mkdirs('dmabuf-vm/modules');
   c.file('/dmabuf-vm/modules.load', modLoad);
-  for (const f of fs.readdirSync(path.join(kernel.dir, 'modules'))) c.file(`/dmabuf-vm/modules/${f}`, fs.readFileSync(path.join(kernel.dir, 'modules', f)));
+  for (const f of fs.readdirSync(path.join(kernel.dir, 'modules')))
+    c.file(`/dmabuf-vm/modules/${f}`, fs.readFileSync(path.join(kernel.dir, 'modules', f)));
   c.close();
   for (const f of fs.readdirSync(kernel.dir)) {
     if (/^initramfs-.*\.cpio$/.test(f) && f !== path.basename(out)) fs.rmSync(path.join(kernel.dir, f), { force: true });
@@ -254,8 +307,14 @@ function runInitrd(base, opts, nonce) {
   const inside = cwd === ROOT || cwd.startsWith(ROOT + path.sep);
   const env = Object.entries(process.env).filter(([k]) => PASS_ENV.test(k));
   env.push(['HOME', '/tmp'], ['DMABUF_VM_GUEST', '1'], ['TERM', process.stdout.isTTY ? process.env.TERM || 'linux' : 'dumb']);
-  const vars = [`vm_root=${sq(ROOT)}`, `vm_cwd=${sq(inside ? cwd : ROOT)}`, `vm_nonce=${nonce}`, `vm_9p_opts=${sq(P9_OPTS)}`,
-    ...env.map(([k, v]) => `export ${k}=${sq(v)}`)].join('\n') + '\n';
+  const vars =
+    [
+      `vm_root=${sq(ROOT)}`,
+      `vm_cwd=${sq(inside ? cwd : ROOT)}`,
+      `vm_nonce=${nonce}`,
+      `vm_9p_opts=${sq(P9_OPTS)}`,
+      ...env.map(([k, v]) => `export ${k}=${sq(v)}`),
+    ].join('\n') + '\n';
   const file = path.join(os.tmpdir(), `dmabuf-vm-${process.pid}-${nonce}.cpio`);
   fs.copyFileSync(base, file);
   const extra = `${file}.extra`;
@@ -273,9 +332,24 @@ function boot(kernel, initrd, opts, nonce) {
   const append = `console=ttyS0 quiet panic=-1 ${opts.append}`.trim();
   const args = [
     ...(kvm ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
-    '-smp', '2', '-m', String(opts.mem), '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-    '-kernel', path.join(kernel.dir, 'vmlinuz'), '-initrd', initrd, '-append', append,
-    '-virtfs', `local,path=${ROOT.replace(/,/g, ',,')},mount_tag=proj,security_model=none,multidevs=remap`,
+    '-smp',
+    '2',
+    '-m',
+    String(opts.mem),
+    '-nodefaults',
+    '-display',
+    'none',
+    '-serial',
+    'stdio',
+    '-no-reboot',
+    '-kernel',
+    path.join(kernel.dir, 'vmlinuz'),
+    '-initrd',
+    initrd,
+    '-append',
+    append,
+    '-virtfs',
+    `local,path=${ROOT.replace(/,/g, ',,')},mount_tag=proj,security_model=none,multidevs=remap`,
   ];
   log(`booting ${kernel.name} ${kernel.version} (${kvm ? 'kvm' : 'tcg'}, ${opts.mem} MiB): ${opts.cmd.join(' ')}`);
   const t0 = Date.now();
@@ -302,20 +376,39 @@ function boot(kernel, initrd, opts, nonce) {
       }
       out += line.replace(/\r$/, '') + '\n';
     }
-    if (status === null && !pending.includes('@') && !pending.endsWith('\r')) { out += pending; pending = ''; }
+    if (status === null && !pending.includes('@') && !pending.endsWith('\r')) {
+      out += pending;
+      pending = '';
+    }
     if (out) process.stdout.write(Buffer.from(out, 'latin1'));
   });
-  const stop = (why, code) => { if (!ended) { ended = { why, code }; qemu.kill('SIGKILL'); } };
+  const stop = (why, code) => {
+    if (!ended) {
+      ended = { why, code };
+      qemu.kill('SIGKILL');
+    }
+  };
   const timer = setTimeout(() => stop(`guest did not finish within ${opts.timeout} s; killed`, 124), opts.timeout * 1000);
-  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) process.on(sig, () => stop(`${sig}; killed the guest`, code));
+  for (const [sig, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ])
+    process.on(sig, () => stop(`${sig}; killed the guest`, code));
   qemu.on('error', (e) => stop(`cannot run qemu-system-x86_64: ${e.message}`, 125));
   qemu.on('close', (code, signal) => {
     clearTimeout(timer);
     fs.rmSync(initrd, { force: true });
     if (pending && status === null) process.stdout.write(Buffer.from(pending, 'latin1'));
     const secs = ((Date.now() - t0) / 1000).toFixed(1);
-    if (ended) { log(ended.why); process.exit(ended.code); }
-    if (status === null) die(`guest ended without an exit status (setup failure, kernel panic or crash: see above); qemu ${signal || `exit ${code}`} after ${secs} s`);
+    if (ended) {
+      log(ended.why);
+      process.exit(ended.code);
+    }
+    if (status === null)
+      die(
+        `guest ended without an exit status (setup failure, kernel panic or crash: see above); qemu ${signal || `exit ${code}`} after ${secs} s`,
+      );
     log(`guest command exited ${status} after ${secs} s`);
     process.exit(status);
   });

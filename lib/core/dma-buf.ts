@@ -25,7 +25,8 @@ export function installFactories(f: Factories): void {
 
 function factories(): Factories {
   // The package entry loads the registry; core itself never loads an exporter.
-  if (!installed) throw new DmaBufError(codes.UNAVAILABLE, 'DmaBuf.allocate/fromFd: no exporter registry is loaded; import the package entry');
+  if (!installed)
+    throw new DmaBufError(codes.UNAVAILABLE, 'DmaBuf.allocate/fromFd: no exporter registry is loaded; import the package entry');
   return installed;
 }
 
@@ -76,7 +77,11 @@ export class Attachment implements AttachmentInfo, Disposable {
   map(direction: DmaDirection = 'bidirectional'): SgTable {
     const dir = v.dmaDirection(direction);
     if (this.#buf.closed) throw closedError('map');
-    if (this.#detached || !this.#buf.attachments.includes(this)) throw new DmaBufError(codes.NOT_ATTACHED, `map: the attachment of '${this.device.name}' is not attached (detached, or never attached)`);
+    if (this.#detached || !this.#buf.attachments.includes(this))
+      throw new DmaBufError(
+        codes.NOT_ATTACHED,
+        `map: the attachment of '${this.device.name}' is not attached (detached, or never attached)`,
+      );
     const segments = this.#buf[kOps].map(this, dir, this.#buf[kAttachments]());
     const table: SgTable = Object.freeze({ segments: Object.freeze(segments.map((s) => Object.freeze({ ...s }))), direction: dir });
     this.#tables.add(table);
@@ -105,7 +110,10 @@ export class Attachment implements AttachmentInfo, Disposable {
       return;
     }
     if (this.#tables.size > 0) {
-      throw new DmaBufError(codes.MAPPED, `detach: the attachment of '${this.device.name}' still has ${this.#tables.size} mapping(s); unmap them first`);
+      throw new DmaBufError(
+        codes.MAPPED,
+        `detach: the attachment of '${this.device.name}' still has ${this.#tables.size} mapping(s); unmap them first`,
+      );
     }
     this.#buf[kDetach](this);
     this.#detached = true;
@@ -277,9 +285,11 @@ export class DmaBuf implements Disposable {
     if (verdict === 'migrate') {
       if (!this.#idle()) {
         this.#attachments.delete(att);
-        throw new DmaBufError(codes.INCOMPATIBLE,
+        throw new DmaBufError(
+          codes.INCOMPATIBLE,
           `attach: device '${dev.name}' needs the storage to move, and ${this.#busyReason()}; unmap first or use attachAsync() to wait`,
-          { constraint: 'busy', device: dev.name });
+          { constraint: 'busy', device: dev.name },
+        );
       }
       this.#migrate(att);
     }
@@ -330,8 +340,11 @@ export class DmaBuf implements Disposable {
     const dir = v.cpuAccess(direction);
     this.#check('endCpuAccess');
     if (this.#cpu[dir] === 0) {
-      throw systemError('EINVAL', { syscall: 'ioctl', ioctl: 'DMA_BUF_IOCTL_SYNC' },
-        `endCpuAccess('${dir}') without a matching beginCpuAccess('${dir}')`);
+      throw systemError(
+        'EINVAL',
+        { syscall: 'ioctl', ioctl: 'DMA_BUF_IOCTL_SYNC' },
+        `endCpuAccess('${dir}') without a matching beginCpuAccess('${dir}')`,
+      );
     }
     if (this.#cpuTotal() === 1) this.#kunmapAll();
     this[kOps].endCpuAccess?.(dir);
@@ -462,7 +475,10 @@ export class DmaBuf implements Disposable {
 
   /** @internal */
   [kDetach](att: Attachment): void {
-    this[kOps].detach?.(att, this[kAttachments]().filter((a) => a !== att));
+    this[kOps].detach?.(
+      att,
+      this[kAttachments]().filter((a) => a !== att),
+    );
     this.#attachments.delete(att);
   }
 
@@ -482,7 +498,10 @@ export class DmaBuf implements Disposable {
     const fn = ops[what];
     if (!fn) throw new DmaBufError(codes.NOT_SUPPORTED, `${what}: the '${ops.exporter}' exporter does not implement ${what}`);
     if (this.#cpuTotal() === 0) {
-      throw new DmaBufError(codes.NO_CPU_ACCESS, `${what}: call beginCpuAccess() first; pages may only be mapped inside a CPU-access bracket`);
+      throw new DmaBufError(
+        codes.NO_CPU_ACCESS,
+        `${what}: call beginCpuAccess() first; pages may only be mapped inside a CPU-access bracket`,
+      );
     }
     const view = fn.call(ops, p);
     const list = this.#kmaps.get(p) ?? [];
@@ -550,10 +569,18 @@ export class DmaBuf implements Disposable {
       };
       this.#idleWaiters.push(done);
       if (Number.isFinite(ms)) {
-        timer = setTimeout(() => {
-          this.#idleWaiters = this.#idleWaiters.filter((w) => w !== done);
-          reject(new DmaBufError(codes.TIMEOUT, `attach: device '${device}' waited ${Math.max(0, Math.round(ms))} ms, and ${this.#busyReason()}`));
-        }, Math.max(0, ms));
+        timer = setTimeout(
+          () => {
+            this.#idleWaiters = this.#idleWaiters.filter((w) => w !== done);
+            reject(
+              new DmaBufError(
+                codes.TIMEOUT,
+                `attach: device '${device}' waited ${Math.max(0, Math.round(ms))} ms, and ${this.#busyReason()}`,
+              ),
+            );
+          },
+          Math.max(0, ms),
+        );
       }
     });
   }

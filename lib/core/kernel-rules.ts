@@ -23,6 +23,11 @@ export function checkName(name: string): void {
 
 export function nameError(name: string): NodeJS.ErrnoException {
   const bytes = Buffer.byteLength(name, 'utf8');
-  return systemError('EINVAL', { syscall: 'ioctl', ioctl: 'DMA_BUF_SET_NAME_B' },
-    name.includes('\0') ? 'a dma-buf name cannot contain NUL' : `a dma-buf name is at most ${DMA_BUF_NAME_LEN - 1} bytes (this one is ${bytes})`);
+  return systemError(
+    'EINVAL',
+    { syscall: 'ioctl', ioctl: 'DMA_BUF_SET_NAME_B' },
+    name.includes('\0')
+      ? 'a dma-buf name cannot contain NUL'
+      : `a dma-buf name is at most ${DMA_BUF_NAME_LEN - 1} bytes (this one is ${bytes})`,
+  );
 }

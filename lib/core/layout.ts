@@ -90,7 +90,10 @@ export function sgTable(layout: Layout, c: DeviceConstraints): Segment[] {
 export function incompatibility(layout: Layout, device: Device): DmaBufError | null {
   const size = layout.reduce((n, s) => n + s.length, 0);
   const fail = (constraint: keyof DeviceConstraints, why: string) =>
-    new DmaBufError(codes.INCOMPATIBLE, `device '${device.name}': ${constraint} cannot be met: ${why}`, { constraint, device: device.name });
+    new DmaBufError(codes.INCOMPATIBLE, `device '${device.name}': ${constraint} cannot be met: ${why}`, {
+      constraint,
+      device: device.name,
+    });
   const cap = segmentCap(device);
   if (device.contiguous && cap < size) {
     return fail('maxSegmentSize', `a contiguous buffer of ${size} bytes needs maxSegmentSize >= ${size} (has ${device.maxSegmentSize})`);
@@ -105,7 +108,8 @@ export function incompatibility(layout: Layout, device: Device): DmaBufError | n
   }
   if (device.maxSegments !== undefined) {
     const n = sgTable(layout, device).length;
-    if (n > device.maxSegments) return fail('maxSegments', `the buffer needs ${n} segments, the device takes at most ${device.maxSegments}`);
+    if (n > device.maxSegments)
+      return fail('maxSegments', `the buffer needs ${n} segments, the device takes at most ${device.maxSegments}`);
   }
   return null;
 }

@@ -29,7 +29,10 @@ export const VGEM_FENCE_WRITE = 1;
 /** A GEM object on a DRM device, by handle. */
 export class GemObject implements Disposable {
   #dev: DrmDevice | null;
-  constructor(dev: DrmDevice, readonly handle: number) {
+  constructor(
+    dev: DrmDevice,
+    readonly handle: number,
+  ) {
     this.#dev = dev;
   }
   /** DRM_IOCTL_GEM_CLOSE (once). */
@@ -52,7 +55,10 @@ function u32s(size: number, values: number[]): DataView {
 /** An open DRM node (/dev/dri/cardN or renderDN). */
 export class DrmDevice implements Disposable {
   #fd: number;
-  constructor(readonly path: string, readonly driver: string) {
+  constructor(
+    readonly path: string,
+    readonly driver: string,
+  ) {
     this.#fd = native().open(path, native().constants.O_RDWR);
   }
 

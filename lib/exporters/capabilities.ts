@@ -37,7 +37,10 @@ function accessible(path: string): boolean {
 
 function devices(dir: string, prefix: string): string[] {
   try {
-    return readdirSync(dir).filter((n) => n.startsWith(prefix)).map((n) => `${dir}/${n}`).sort();
+    return readdirSync(dir)
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => `${dir}/${n}`)
+      .sort();
   } catch {
     return [];
   }

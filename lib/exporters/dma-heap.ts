@@ -43,7 +43,10 @@ export class DmaHeapOps extends FdOps {
     super(size, preferredLayout(size, 1), false);
     const heap = opts.heap ?? defaultHeap();
     if (heap === null) {
-      throw new DmaBufError(codes.UNAVAILABLE, `dma-heap: no DMA heap under ${DMA_HEAP_DIR} (the kernel needs CONFIG_DMABUF_HEAPS and a heap such as CONFIG_DMABUF_HEAPS_SYSTEM)`);
+      throw new DmaBufError(
+        codes.UNAVAILABLE,
+        `dma-heap: no DMA heap under ${DMA_HEAP_DIR} (the kernel needs CONFIG_DMABUF_HEAPS and a heap such as CONFIG_DMABUF_HEAPS_SYSTEM)`,
+      );
     }
     this.heap = heap;
     this.#readOnly = opts.readOnly ?? false;
@@ -61,8 +64,11 @@ export class DmaHeapOps extends FdOps {
     } catch (err) {
       if (isErrno(err, 'ENOENT')) throw withAdvice(err, `no such heap; heaps here: ${listHeaps().join(', ') || 'none'}`);
       if (isErrno(err, 'EACCES') || isErrno(err, 'EPERM')) {
-        throw withAdvice(err, `no permission to open ${path}: add a udev rule such as ` +
-          'SUBSYSTEM=="dma_heap", GROUP="video", MODE="0660" (e.g. /etc/udev/rules.d/70-dma-heap.rules) and add your user to that group');
+        throw withAdvice(
+          err,
+          `no permission to open ${path}: add a udev rule such as ` +
+            'SUBSYSTEM=="dma_heap", GROUP="video", MODE="0660" (e.g. /etc/udev/rules.d/70-dma-heap.rules) and add your user to that group',
+        );
       }
       throw err;
     }

@@ -157,9 +157,11 @@ export abstract class FdOps extends StorageOps<number> {
     this.#unmapViews();
     const count = Number(readFdInfo(fd).count);
     if (count > 1) {
-      throw new DmaBufError(codes.SHARED,
+      throw new DmaBufError(
+        codes.SHARED,
         `migrate: ${count - 1} other reference(s) to this dma-buf exist (dup'ed fds or other processes); storage cannot move under them`,
-        { constraint: 'shared' });
+        { constraint: 'shared' },
+      );
     }
   }
 

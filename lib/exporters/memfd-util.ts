@@ -30,11 +30,17 @@ export function sealedMemfd(name: string, size: number, hugetlb: boolean): numbe
  * Why udmabuf would refuse this memfd range, with the errno it answers (EBADFD: not a
  * memfd; EINVAL: seals, alignment, range), or null when it should accept it.
  */
-export function memfdProblem(fd: number, offset: number, size: number, pageSize: number): { code: 'EBADFD' | 'EINVAL'; why: string } | null {
+export function memfdProblem(
+  fd: number,
+  offset: number,
+  size: number,
+  pageSize: number,
+): { code: 'EBADFD' | 'EINVAL'; why: string } | null {
   const b = native();
   const c = b.constants;
   if (offset % pageSize !== 0) return { code: 'EINVAL', why: `offset ${offset} is not a multiple of the page size (${pageSize})` };
-  if (size % pageSize !== 0 || size === 0) return { code: 'EINVAL', why: `size ${size} is not a positive multiple of the page size (${pageSize})` };
+  if (size % pageSize !== 0 || size === 0)
+    return { code: 'EINVAL', why: `size ${size} is not a positive multiple of the page size (${pageSize})` };
   if (fdKind(fd) === 'closed') return { code: 'EBADFD', why: `fd ${fd} is not open` };
   const fsType = b.fstatfsType(fd);
   if ((fsType !== TMPFS_MAGIC && fsType !== HUGETLBFS_MAGIC) || (b.fstat(fd).mode & S_IFMT) !== S_IFREG) {
@@ -57,7 +63,14 @@ export function memfdProblem(fd: number, offset: number, size: number, pageSize:
   return null;
 }
 
-export function memfdError(fd: number, offset: number, size: number, pageSize: number, syscall: string, ioctl?: string): NodeJS.ErrnoException | null {
+export function memfdError(
+  fd: number,
+  offset: number,
+  size: number,
+  pageSize: number,
+  syscall: string,
+  ioctl?: string,
+): NodeJS.ErrnoException | null {
   const p = memfdProblem(fd, offset, size, pageSize);
   return p ? systemError(p.code, { syscall, ioctl, fd }, p.why) : null;
 }

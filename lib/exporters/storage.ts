@@ -48,7 +48,11 @@ export abstract class StorageOps<S> implements DmaBufOps {
   /** The storage, allocated now if deferred. */
   protected storage(all: readonly AttachmentInfo[] = []): S {
     if (this.#storage === null) {
-      const layout = planLayout(this.size, this.#preferred, all.map((a) => a.device));
+      const layout = planLayout(
+        this.size,
+        this.#preferred,
+        all.map((a) => a.device),
+      );
       this.#storage = this.allocate(layout);
       this.#layout = layout;
     }
@@ -85,7 +89,11 @@ export abstract class StorageOps<S> implements DmaBufOps {
 
   migrate(all: readonly AttachmentInfo[]): void {
     const old = this.storage(all);
-    const layout = planLayout(this.size, this.#preferred, all.map((a) => a.device));
+    const layout = planLayout(
+      this.size,
+      this.#preferred,
+      all.map((a) => a.device),
+    );
     this.assertMovable(old);
     const next = this.allocate(layout);
     try {

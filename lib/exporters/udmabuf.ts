@@ -42,12 +42,18 @@ export function openUdmabuf(path = UDMABUF_PATH): number {
     return b.open(path, b.constants.O_RDWR);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) {
-      throw withAdvice(err, `${path} does not exist: this kernel lacks CONFIG_UDMABUF (Linux 4.20+); use exporter 'dma-heap', 'memfd' or 'auto'`);
+      throw withAdvice(
+        err,
+        `${path} does not exist: this kernel lacks CONFIG_UDMABUF (Linux 4.20+); use exporter 'dma-heap', 'memfd' or 'auto'`,
+      );
     }
     if (isErrno(err, 'EACCES') || isErrno(err, 'EPERM')) {
-      throw withAdvice(err, `no permission to open ${path}: add a udev rule such as ` +
-        `KERNEL=="udmabuf", GROUP="video", MODE="0660" (e.g. /etc/udev/rules.d/70-udmabuf.rules), ` +
-        'then add your user to that group (usermod -aG video $USER) and log in again');
+      throw withAdvice(
+        err,
+        `no permission to open ${path}: add a udev rule such as ` +
+          `KERNEL=="udmabuf", GROUP="video", MODE="0660" (e.g. /etc/udev/rules.d/70-udmabuf.rules), ` +
+          'then add your user to that group (usermod -aG video $USER) and log in again',
+      );
     }
     throw err;
   }
@@ -90,7 +96,10 @@ export class UdmabufOps extends FdOps {
     try {
       return b.udmabufCreate(dev, memfd, offset, this.size, b.constants.UDMABUF_FLAGS_CLOEXEC);
     } catch (err) {
-      const p = isErrno(err, 'EINVAL') || isErrno(err, 'EBADFD') ? memfdProblem(memfd, offset, this.size, this.#hugetlb ? HUGE_PAGE_SIZE : PAGE_SIZE) : null;
+      const p =
+        isErrno(err, 'EINVAL') || isErrno(err, 'EBADFD')
+          ? memfdProblem(memfd, offset, this.size, this.#hugetlb ? HUGE_PAGE_SIZE : PAGE_SIZE)
+          : null;
       throw p ? withAdvice(err as Error, p.why) : this.#explain(err, 1);
     } finally {
       b.close(dev);
@@ -111,11 +120,17 @@ export class UdmabufOps extends FdOps {
     const lim = udmabufLimits();
     if (lim && this.size > lim.sizeLimitMb * 1024 * 1024) {
       const mb = Math.ceil(this.size / (1024 * 1024));
-      return withAdvice(err, `${this.size} bytes exceeds udmabuf's size_limit_mb (${lim.sizeLimitMb} MiB); raise it with ` +
-        `"echo ${mb} | sudo tee ${PARAMS}/size_limit_mb" or boot with udmabuf.size_limit_mb=${mb}`);
+      return withAdvice(
+        err,
+        `${this.size} bytes exceeds udmabuf's size_limit_mb (${lim.sizeLimitMb} MiB); raise it with ` +
+          `"echo ${mb} | sudo tee ${PARAMS}/size_limit_mb" or boot with udmabuf.size_limit_mb=${mb}`,
+      );
     }
     if (lim && chunks > lim.listLimit) {
-      return withAdvice(err, `${chunks} segments exceed udmabuf's list_limit (${lim.listLimit}); raise ${PARAMS}/list_limit or use fewer segments`);
+      return withAdvice(
+        err,
+        `${chunks} segments exceed udmabuf's list_limit (${lim.listLimit}); raise ${PARAMS}/list_limit or use fewer segments`,
+      );
     }
     if (this.#hugetlb && this.size % HUGE_PAGE_SIZE !== 0) {
       return withAdvice(err, `hugetlb buffers must be a multiple of ${HUGE_PAGE_SIZE} bytes`);

@@ -195,7 +195,7 @@ function tryLoad(): NativeBinding | null {
   const candidates = ['../../../build/Release/dmabuf.node', '../../../build/Debug/dmabuf.node'];
   for (const c of candidates) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       return require(c) as NativeBinding;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
@@ -219,9 +219,10 @@ export function nativeOrNull(): NativeBinding | null {
 export function native(): NativeBinding {
   const b = nativeOrNull();
   if (b) return b;
-  const why = process.platform !== 'linux'
-    ? `the native addon is Linux-only (this is ${process.platform})`
-    : `the native addon could not be loaded (${loadError?.message ?? 'not built'}); run "npm rebuild dmabuf"`;
+  const why =
+    process.platform !== 'linux'
+      ? `the native addon is Linux-only (this is ${process.platform})`
+      : `the native addon could not be loaded (${loadError?.message ?? 'not built'}); run "npm rebuild dmabuf"`;
   const err = new Error(why) as NodeJS.ErrnoException;
   err.code = 'ERR_DMABUF_NO_NATIVE';
   throw err;

@@ -89,10 +89,16 @@ export interface SystemErrorFields {
  * A SystemError-shaped error made by the library itself: the fallback exporters use it
  * where the kernel would fail, with the kernel's errno, so both behave alike.
  */
-export function systemError(code: keyof typeof osConstants.errno | 'EBADFD', fields: SystemErrorFields, detail?: string): NodeJS.ErrnoException {
+export function systemError(
+  code: keyof typeof osConstants.errno | 'EBADFD',
+  fields: SystemErrorFields,
+  detail?: string,
+): NodeJS.ErrnoException {
   const errno = code === 'EBADFD' ? EBADFD : osConstants.errno[code];
   const what = fields.ioctl ? `${fields.syscall}(${fields.ioctl})` : fields.syscall;
-  const err = new Error(`${code}: ${detail ?? 'invalid argument'}, ${what}${fields.path ? ` '${fields.path}'` : ''}`) as NodeJS.ErrnoException & SystemErrorFields;
+  const err = new Error(
+    `${code}: ${detail ?? 'invalid argument'}, ${what}${fields.path ? ` '${fields.path}'` : ''}`,
+  ) as NodeJS.ErrnoException & SystemErrorFields;
   err.code = code;
   err.errno = -errno;
   Object.assign(err, fields);

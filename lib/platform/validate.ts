@@ -41,7 +41,8 @@ let machineMemory: number | undefined;
 export function bufferSize(v: unknown, name = 'size'): number {
   if (typeof v !== 'number') throw argType(name, 'of type number', v);
   if (!Number.isInteger(v) || v <= 0) throw outOfRange(name, `a positive integer multiple of the page size (${PAGE_SIZE})`, v);
-  if (v % PAGE_SIZE !== 0) throw outOfRange(name, `a multiple of the page size (${PAGE_SIZE}); round up to ${Math.ceil(v / PAGE_SIZE) * PAGE_SIZE}`, v);
+  if (v % PAGE_SIZE !== 0)
+    throw outOfRange(name, `a multiple of the page size (${PAGE_SIZE}); round up to ${Math.ceil(v / PAGE_SIZE) * PAGE_SIZE}`, v);
   const mem = (machineMemory ??= totalmem());
   if (v > mem) throw outOfRange(name, `no larger than this machine's memory (${mem} bytes)`, v);
   return v;

@@ -80,7 +80,8 @@ export class FrameProducer implements Disposable {
 
   /** Allocates `count` buffers of `size` bytes and sends them to the consumer once. */
   static async create(channel: Channel, size: number, options: ProducerOptions = {}): Promise<FrameProducer> {
-    if (channel === null || typeof channel !== 'object' || typeof channel.send !== 'function') throw argType('channel', 'a Channel', channel);
+    if (channel === null || typeof channel !== 'object' || typeof channel.send !== 'function')
+      throw argType('channel', 'a Channel', channel);
     const count = v.integer(options.count ?? 3, 'options.count', 2, 253);
     v.bufferSize(size);
     const buffers: DmaBuf[] = [];
@@ -112,16 +113,20 @@ export class FrameProducer implements Disposable {
   async acquire(options: { timeout?: number } = {}): Promise<Frame> {
     if (this.#closed) throw closedError('acquire');
     const timeout = options.timeout === undefined ? undefined : v.integer(options.timeout, 'options.timeout');
-    const frame = this.#take() ?? (await new Promise<Frame>((resolve, reject) => {
-      const w: Waiter = { resolve, reject };
-      if (timeout !== undefined) {
-        w.timer = setTimeout(() => {
-          this.#waiters = this.#waiters.filter((x) => x !== w);
-          reject(new DmaBufError(codes.TIMEOUT, `acquire: no frame came back within ${timeout} ms (the consumer holds all ${this.count})`));
-        }, timeout);
-      }
-      this.#waiters.push(w);
-    }));
+    const frame =
+      this.#take() ??
+      (await new Promise<Frame>((resolve, reject) => {
+        const w: Waiter = { resolve, reject };
+        if (timeout !== undefined) {
+          w.timer = setTimeout(() => {
+            this.#waiters = this.#waiters.filter((x) => x !== w);
+            reject(
+              new DmaBufError(codes.TIMEOUT, `acquire: no frame came back within ${timeout} ms (the consumer holds all ${this.count})`),
+            );
+          }, timeout);
+        }
+        this.#waiters.push(w);
+      }));
     try {
       await frame.buffer.beginCpuAccessAsync('write');
     } catch (err) {
@@ -137,7 +142,9 @@ export class FrameProducer implements Disposable {
     if (this.#closed) throw closedError('submit');
     const slot = this.#slots[frame.index];
     if (slot?.state !== 'acquired' || slot.frame !== frame) {
-      throw stateError(`submit: frame ${frame.index} (seq ${frame.seq}) is not held by the producer; acquire() it first, and submit it once`);
+      throw stateError(
+        `submit: frame ${frame.index} (seq ${frame.seq}) is not held by the producer; acquire() it first, and submit it once`,
+      );
     }
     frame.buffer.endCpuAccess('write');
     if (options.fence) frame.buffer.importSyncFile(options.fence, 'write');
@@ -184,7 +191,10 @@ export class FrameProducer implements Disposable {
     if (!isMsg(payload) || payload.kind !== 'release') return;
     const slot = this.#slots[payload.index];
     if (slot?.state !== 'submitted' || slot.seq !== payload.seq) {
-      this.#channel.emit('messageerror', stateError(`FramePool: the consumer released frame ${payload.index} (seq ${payload.seq}), which it does not hold`));
+      this.#channel.emit(
+        'messageerror',
+        stateError(`FramePool: the consumer released frame ${payload.index} (seq ${payload.seq}), which it does not hold`),
+      );
       return;
     }
     this.#slots[payload.index] = { state: 'free' };
@@ -264,7 +274,8 @@ export class FrameConsumer implements Disposable, AsyncIterable<ReceivedFrame> {
 
   /** Waits for the producer's pool message and takes its buffers. */
   static async attach(channel: Channel): Promise<FrameConsumer> {
-    if (channel === null || typeof channel !== 'object' || typeof channel.receive !== 'function') throw argType('channel', 'a Channel', channel);
+    if (channel === null || typeof channel !== 'object' || typeof channel.receive !== 'function')
+      throw argType('channel', 'a Channel', channel);
     const first = await channel.receive();
     if (!first) throw new DmaBufError(codes.CLOSED, 'FramePool.attach: the channel closed before the pool arrived');
     const p = first.payload;
@@ -282,7 +293,9 @@ export class FrameConsumer implements Disposable, AsyncIterable<ReceivedFrame> {
   /** The next submitted frame, with its fences waited for and a read bracket open; null at the end. */
   async next(options: { timeout?: number } = {}): Promise<ReceivedFrame | null> {
     if (this.#closed) throw closedError('next');
-    const f = this.#queue.shift() ?? (this.#ended ? null : await new Promise<{ index: number; seq: number; meta: unknown } | null>((r) => this.#waiters.push(r)));
+    const f =
+      this.#queue.shift() ??
+      (this.#ended ? null : await new Promise<{ index: number; seq: number; meta: unknown } | null>((r) => this.#waiters.push(r)));
     if (!f) return null;
     const buf = this.#buffers[f.index];
     await buf.beginCpuAccessAsync('read', options);
@@ -299,7 +312,8 @@ export class FrameConsumer implements Disposable, AsyncIterable<ReceivedFrame> {
     if (!this.#held.delete(frame.index)) throw stateError(`release: frame ${frame.index} is not held by the consumer`);
     if (this.#closed) return;
     frame.buffer.endCpuAccess('read');
-    if (!this.#channel.closed) await this.#channel.send([], { t: PROTOCOL, kind: 'release', index: frame.index, seq: frame.seq } satisfies Msg);
+    if (!this.#channel.closed)
+      await this.#channel.send([], { t: PROTOCOL, kind: 'release', index: frame.index, seq: frame.seq } satisfies Msg);
   }
 
   /** Closes the imported buffers. */

@@ -65,9 +65,11 @@ export function toTransferable(buf: DmaBuf): TransferableDmaBuf {
   if (sab instanceof SharedArrayBuffer && view!.byteOffset === 0 && sab.byteLength === buf.size) {
     return { kind: 'dmabuf-memory', buffer: sab, size: buf.size, exporter: 'memory', name: buf.name };
   }
-  throw new DmaBufError(codes.NOT_SUPPORTED,
+  throw new DmaBufError(
+    codes.NOT_SUPPORTED,
     `toTransferable: this '${buf.exporter}' buffer has neither an fd nor SharedArrayBuffer storage; ` +
-    "allocate it with { exporter: 'memory', shared: true } to share it with worker threads");
+      "allocate it with { exporter: 'memory', shared: true } to share it with worker threads",
+  );
 }
 
 /**

@@ -63,8 +63,7 @@ static_assert(sizeof(dma_buf_import_sync_file) == 8);
 static_assert(sizeof(udmabuf_create) == 24 && offsetof(udmabuf_create, offset) == 8);
 static_assert(sizeof(udmabuf_create_item) == 24 && offsetof(udmabuf_create_item, size) == 16);
 static_assert(sizeof(udmabuf_create_list) == 8);
-static_assert(sizeof(dma_heap_allocation_data) == 24 &&
-              offsetof(dma_heap_allocation_data, heap_flags) == 16);
+static_assert(sizeof(dma_heap_allocation_data) == 24 && offsetof(dma_heap_allocation_data, heap_flags) == 16);
 
 constexpr unsigned long DMA_BUF_IOCTL_SYNC = _IOW('b', 0, dma_buf_sync);
 constexpr unsigned long DMA_BUF_SET_NAME_B = _IOW('b', 1, uint64_t);

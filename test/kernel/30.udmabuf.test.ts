@@ -58,8 +58,10 @@ function selftest(): void {
 
   it('test-3: not a memfd (fd 0) → EBADFD', () => {
     assertSysError(() => native().udmabufCreate(dev, 0, 0, NUM_PAGES * PAGE_SIZE, 0), 'EBADFD', -77, 'ioctl');
-    assert.throws(() => allocate(NUM_PAGES * PAGE_SIZE, { exporter: 'udmabuf', memfd: 0 }),
-      (err: NodeJS.ErrnoException) => err.code === 'EBADFD' && err.errno === -77 && /not a memfd/.test(err.message));
+    assert.throws(
+      () => allocate(NUM_PAGES * PAGE_SIZE, { exporter: 'udmabuf', memfd: 0 }),
+      (err: NodeJS.ErrnoException) => err.code === 'EBADFD' && err.errno === -77 && /not a memfd/.test(err.message),
+    );
   });
 
   it('test-4: a sealed memfd becomes a dma-buf that shows its pages', () => {
@@ -127,8 +129,15 @@ describe('30 udmabuf: real errors in the library shape', () => {
     const fd = b.memfdCreate('unsealed', b.constants.MFD_ALLOW_SEALING | b.constants.MFD_CLOEXEC);
     try {
       b.ftruncate(fd, PAGE_SIZE);
-      assert.throws(() => allocate(PAGE_SIZE, { exporter: 'udmabuf', memfd: fd }), (err: NodeJS.ErrnoException & { ioctl: string }) =>
-        err.code === 'EINVAL' && err.errno === -22 && err.syscall === 'ioctl' && err.ioctl === 'UDMABUF_CREATE' && /F_SEAL_SHRINK/.test(err.message));
+      assert.throws(
+        () => allocate(PAGE_SIZE, { exporter: 'udmabuf', memfd: fd }),
+        (err: NodeJS.ErrnoException & { ioctl: string }) =>
+          err.code === 'EINVAL' &&
+          err.errno === -22 &&
+          err.syscall === 'ioctl' &&
+          err.ioctl === 'UDMABUF_CREATE' &&
+          /F_SEAL_SHRINK/.test(err.message),
+      );
     } finally {
       b.close(fd);
     }
@@ -158,8 +167,14 @@ describe('30 udmabuf: real errors in the library shape', () => {
     const lim = udmabufLimits();
     assert.ok(lim, 'udmabuf parameters are readable');
     const over = lim.sizeLimitMb * 1024 * 1024 + PAGE_SIZE;
-    assert.throws(() => allocate(over, { exporter: 'udmabuf' }), (err: NodeJS.ErrnoException & { ioctl: string }) =>
-      err.code === 'EINVAL' && err.ioctl === 'UDMABUF_CREATE' && /size_limit_mb/.test(err.message) && /udmabuf\.size_limit_mb=/.test(err.message));
+    assert.throws(
+      () => allocate(over, { exporter: 'udmabuf' }),
+      (err: NodeJS.ErrnoException & { ioctl: string }) =>
+        err.code === 'EINVAL' &&
+        err.ioctl === 'UDMABUF_CREATE' &&
+        /size_limit_mb/.test(err.message) &&
+        /udmabuf\.size_limit_mb=/.test(err.message),
+    );
     const path = '/sys/module/udmabuf/parameters/size_limit_mb';
     writeFileSync(path, String(lim.sizeLimitMb + 1));
     try {

@@ -12,7 +12,10 @@ for (const exporter of ['udmabuf', 'dma-heap'] as const) {
       const [a, bFd] = Channel.pair();
       const b = Channel.fromFd(bFd, { takeOwnership: true });
       using vgem = openVgem();
-      const [producer, consumer] = await Promise.all([FrameProducer.create(a, 4 * PAGE_SIZE, { count: 2, exporter }), FrameConsumer.attach(b)]);
+      const [producer, consumer] = await Promise.all([
+        FrameProducer.create(a, 4 * PAGE_SIZE, { count: 2, exporter }),
+        FrameConsumer.attach(b),
+      ]);
       try {
         const frame = await producer.acquire();
         frame.view().fill(7);

@@ -16,8 +16,11 @@ for (const exporter of ['udmabuf', 'dma-heap', 'memfd'] as const) {
         const fmt = cam.format();
         using buf = allocate(roundUp(fmt.sizeImage), { exporter });
         cam.requestBuffers(1);
-        assert.throws(() => cam.queue(0, buf), (err: NodeJS.ErrnoException & { ioctl: string }) =>
-          err.ioctl === 'VIDIOC_QBUF' && typeof err.errno === 'number' && err.errno < 0 && /VIDIOC_QBUF/.test(err.message));
+        assert.throws(
+          () => cam.queue(0, buf),
+          (err: NodeJS.ErrnoException & { ioctl: string }) =>
+            err.ioctl === 'VIDIOC_QBUF' && typeof err.errno === 'number' && err.errno < 0 && /VIDIOC_QBUF/.test(err.message),
+        );
       });
       return;
     }
@@ -47,7 +50,10 @@ for (const exporter of ['udmabuf', 'dma-heap', 'memfd'] as const) {
           }
           cam.queue(frame.index, frame.buffer);
         }
-        assert.ok(sequences.every((s, i) => i === 0 || s > sequences[i - 1]), `sequence numbers rise: ${sequences}`);
+        assert.ok(
+          sequences.every((s, i) => i === 0 || s > sequences[i - 1]),
+          `sequence numbers rise: ${sequences}`,
+        );
         cam.streamOff();
       } finally {
         cam.close();

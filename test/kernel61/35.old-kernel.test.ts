@@ -33,12 +33,21 @@ describe('35 a kernel without udmabuf or DMA heaps', () => {
   });
 
   it("'udmabuf' fails with ENOENT naming CONFIG_UDMABUF", () => {
-    assert.throws(() => allocate(PAGE_SIZE, { exporter: 'udmabuf' }), (err: NodeJS.ErrnoException) =>
-      err.code === 'ENOENT' && err.errno === -2 && err.syscall === 'open' && err.path === '/dev/udmabuf' && /CONFIG_UDMABUF/.test(err.message));
+    assert.throws(
+      () => allocate(PAGE_SIZE, { exporter: 'udmabuf' }),
+      (err: NodeJS.ErrnoException) =>
+        err.code === 'ENOENT' &&
+        err.errno === -2 &&
+        err.syscall === 'open' &&
+        err.path === '/dev/udmabuf' &&
+        /CONFIG_UDMABUF/.test(err.message),
+    );
   });
 
   it("'dma-heap' fails with ERR_DMABUF_UNAVAILABLE naming CONFIG_DMABUF_HEAPS", () => {
-    assert.throws(() => allocate(PAGE_SIZE, { exporter: 'dma-heap' }), (err: NodeJS.ErrnoException) =>
-      err.code === 'ERR_DMABUF_UNAVAILABLE' && /CONFIG_DMABUF_HEAPS/.test(err.message));
+    assert.throws(
+      () => allocate(PAGE_SIZE, { exporter: 'dma-heap' }),
+      (err: NodeJS.ErrnoException) => err.code === 'ERR_DMABUF_UNAVAILABLE' && /CONFIG_DMABUF_HEAPS/.test(err.message),
+    );
   });
 });

@@ -164,9 +164,11 @@ function fdOf(buf: unknown, i: number): number {
     return buf.fd;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== codes.NOT_SUPPORTED) throw err;
-    throw new DmaBufError(codes.NOT_SUPPORTED,
+    throw new DmaBufError(
+      codes.NOT_SUPPORTED,
       `send: buffers[${i}] ('${buf.exporter}' exporter) has no fd to pass to another process; ` +
-      "to share memory with a worker thread, allocate it with { exporter: 'memory', shared: true } and use toTransferable()");
+        "to share memory with a worker thread, allocate it with { exporter: 'memory', shared: true } and use toTransferable()",
+    );
   }
 }
 
@@ -179,11 +181,14 @@ function encode(count: number, payload: unknown): Uint8Array {
     } catch (err) {
       throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable: ${(err as Error).message}`);
     }
-    if (json === undefined) throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable. Received ${typeof payload}`);
+    if (json === undefined)
+      throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable. Received ${typeof payload}`);
     body = encoder.encode(json);
     if (body.length > MAX_PAYLOAD) {
-      throw new DmaBufError(codes.OUT_OF_RANGE,
-        `The value of "payload" is out of range. It must take at most ${MAX_PAYLOAD} bytes as JSON. Received ${body.length} bytes; send large data in a buffer`);
+      throw new DmaBufError(
+        codes.OUT_OF_RANGE,
+        `The value of "payload" is out of range. It must take at most ${MAX_PAYLOAD} bytes as JSON. Received ${body.length} bytes; send large data in a buffer`,
+      );
     }
   }
   const data = new Uint8Array(HEADER + body.length);
@@ -222,7 +227,8 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
 
   /** @internal Channels come from Channel.pair(), Channel.fromFd(), connect() and listen(). */
   constructor(token: symbol, fd: number, options: ChannelOptions, peer?: PeerCredentials) {
-    if (token !== kCreate) throw new DmaBufError('ERR_ILLEGAL_CONSTRUCTOR', 'Illegal constructor: use Channel.pair(), Channel.fromFd(), connect() or listen()');
+    if (token !== kCreate)
+      throw new DmaBufError('ERR_ILLEGAL_CONSTRUCTOR', 'Illegal constructor: use Channel.pair(), Channel.fromFd(), connect() or listen()');
     super();
     this.#b = native();
     this.#hwm = hwmOption(options);
@@ -317,8 +323,10 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
       const list: readonly unknown[] = buffers instanceof DmaBuf ? [buffers] : buffers;
       if (!Array.isArray(list)) throw argType('buffers', 'a DmaBuf or an array of DmaBuf', buffers);
       if (list.length > MAX_BUFFERS) {
-        throw new DmaBufError(codes.OUT_OF_RANGE,
-          `The value of "buffers.length" is out of range. It must be <= ${MAX_BUFFERS} (SCM_MAX_FD, fds per message). Received ${list.length}`);
+        throw new DmaBufError(
+          codes.OUT_OF_RANGE,
+          `The value of "buffers.length" is out of range. It must be <= ${MAX_BUFFERS} (SCM_MAX_FD, fds per message). Received ${list.length}`,
+        );
       }
       fds = list.map(fdOf);
       data = encode(list.length, payload);
@@ -338,9 +346,13 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
       if (sent !== null) return Promise.resolve();
     }
     if (this.#queue.length >= this.#hwm) {
-      return Promise.reject(new DmaBufError(channelCodes.QUEUE_FULL,
-        `send: ${this.#queue.length} message(s) already wait for room in the socket (highWaterMark ${this.#hwm}); ` +
-        "await earlier sends or wait for 'drain'"));
+      return Promise.reject(
+        new DmaBufError(
+          channelCodes.QUEUE_FULL,
+          `send: ${this.#queue.length} message(s) already wait for room in the socket (highWaterMark ${this.#hwm}); ` +
+            "await earlier sends or wait for 'drain'",
+        ),
+      );
     }
     const dups: number[] = [];
     try {
@@ -463,7 +475,8 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
         r = b.socketRecv(this.#handle.fd, this.#recvBuf, MAX_BUFFERS);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EMSGSIZE') this.#report(err as Error); // MSG_CTRUNC: the fds that arrived are closed
+        if (code === 'EMSGSIZE')
+          this.#report(err as Error); // MSG_CTRUNC: the fds that arrived are closed
         else if (isPeerGone(err)) this.#onPeerGone(err as Error);
         else this.#destroy(err as Error);
         continue;
@@ -491,11 +504,15 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     let payload: unknown;
     try {
       if (r.truncated) {
-        throw systemError('EMSGSIZE', { syscall: 'recvmsg', fd: this.#handle.fd },
-          `a message longer than ${HEADER + MAX_PAYLOAD} bytes arrived (MSG_TRUNC); it was dropped and its ${fds.length} fd(s) closed`);
+        throw systemError(
+          'EMSGSIZE',
+          { syscall: 'recvmsg', fd: this.#handle.fd },
+          `a message longer than ${HEADER + MAX_PAYLOAD} bytes arrived (MSG_TRUNC); it was dropped and its ${fds.length} fd(s) closed`,
+        );
       }
       const dv = new DataView(buf.buffer, buf.byteOffset, r.bytes);
-      if (r.bytes < HEADER || dv.getUint32(0, true) !== MAGIC) throw badMessage(`a ${r.bytes}-byte message without a channel header arrived`);
+      if (r.bytes < HEADER || dv.getUint32(0, true) !== MAGIC)
+        throw badMessage(`a ${r.bytes}-byte message without a channel header arrived`);
       const count = dv.getUint16(4, true);
       if (count !== fds.length) throw badMessage(`the header announces ${count} buffer(s), ${fds.length} fd(s) arrived`);
       if (dv.getUint16(6, true) & HAS_PAYLOAD) {
@@ -580,7 +597,9 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     if (this.#peerGone) return;
     this.#peerGone = true;
     const queue = this.#queue.splice(0);
-    queue.forEach((m, i) => this.#settle(m, i === 0 ? err : channelClosed('send: the peer closed the channel before this message could be sent')));
+    queue.forEach((m, i) =>
+      this.#settle(m, i === 0 ? err : channelClosed('send: the peer closed the channel before this message could be sent')),
+    );
   }
 
   #destroy(err: Error | null): void {
@@ -741,7 +760,10 @@ export async function connect(path: string, options: ConnectOptions = {}): Promi
       }
     }
     if (Date.now() >= deadline) {
-      throw new DmaBufError(codes.TIMEOUT, `connect: the listener on '${path}' did not take the connection within ${timeout} ms (its backlog is full)`);
+      throw new DmaBufError(
+        codes.TIMEOUT,
+        `connect: the listener on '${path}' did not take the connection within ${timeout} ms (its backlog is full)`,
+      );
     }
     await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
   }
