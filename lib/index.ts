@@ -31,7 +31,7 @@ export {
   type ListenOptions,
   type ConnectOptions,
   type PeerCredentials,
-} from './sharing/channel/channel';
+} from './sharing/channel';
 export {
   toTransferable,
   fromTransferable,

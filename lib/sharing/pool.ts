@@ -6,7 +6,7 @@
 // (dma-bufs), a sync_file passed to submit() becomes the buffer's write fence, and the
 // consumer's read access waits for it; elsewhere the release messages are the sync.
 import { allocate, type AllocateOptions } from '../exporters/registry';
-import type { Channel, ChannelMessage } from './channel/channel';
+import type { Channel, ChannelMessage } from './channel';
 import type { DmaBuf } from '../core/dma-buf';
 import { DmaBufError, codes, argType, closedError } from '../platform/errors';
 import type { SyncFile } from '../fences/sync-file';

@@ -12,83 +12,31 @@
 //   size from the fd, a dma-buf or a sealed memfd or nothing. A message any of whose fds
 //   fails that check is dropped whole, every one of its fds closed, and reported.
 import { EventEmitter } from 'node:events';
-import { lstatSync, unlinkSync } from 'node:fs';
-import { getSystemErrorName } from 'node:util';
-import { isMainThread } from 'node:worker_threads';
 import { fromFd } from '../../exporters/registry';
 import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from '../../platform/binding';
 import { DmaBuf } from '../../core/dma-buf';
-import { DmaBufError, argType, codes, systemError } from '../../platform/errors';
+import { DmaBufError, argType, codes } from '../../platform/errors';
 import * as v from '../../platform/validate';
-
-/** The most buffers one message can carry: the kernel's SCM_MAX_FD. */
-export const MAX_BUFFERS = 253;
-/** The most bytes a message's payload may take as UTF-8 JSON. */
-export const MAX_PAYLOAD = 64 * 1024;
-
-/** Error codes of channels, beside the library's own (ERR_DMABUF_CLOSED, …). */
-export const channelCodes = {
-  /** The channel is closed (by you, by the peer, or after an error): send() and queued sends. */
-  CHANNEL_CLOSED: 'ERR_DMABUF_CHANNEL_CLOSED',
-  /** send() found `highWaterMark` messages already waiting for the socket. */
-  QUEUE_FULL: 'ERR_DMABUF_QUEUE_FULL',
-  /** A message that is not a channel message (a foreign peer): dropped, its fds closed. */
-  BAD_MESSAGE: 'ERR_DMABUF_BAD_MESSAGE',
-} as const;
-
-/** SO_PEERCRED: who is at the other end (as of connect(), or of socketpair() for a pair). */
-export interface PeerCredentials {
-  readonly pid: number;
-  readonly uid: number;
-  readonly gid: number;
-}
-
-/** One received message. The buffers are yours: close them when done. */
-export interface ChannelMessage {
-  readonly buffers: DmaBuf[];
-  /** The sender's payload after JSON.stringify/JSON.parse; undefined when it sent none. */
-  readonly payload: unknown;
-}
-
-export interface ChannelOptions {
-  /**
-   * Messages that may wait, in each direction: outgoing ones for room in the socket (one
-   * more send() rejects with ERR_DMABUF_QUEUE_FULL), incoming ones for a reader (reading
-   * then stops, so the kernel's buffer fills and the sender feels it). Default 16.
-   */
-  highWaterMark?: number;
-}
-
-export interface ChannelFromFdOptions extends ChannelOptions {
-  /** Take over `fd` (closed with the channel) instead of dup'ing it. Default false. */
-  takeOwnership?: boolean;
-}
-
-export interface ListenOptions extends ChannelOptions {
-  /** listen(2) backlog. Default 128. */
-  backlog?: number;
-  /** Decides who may connect, from SO_PEERCRED; a refused connection is closed at once. */
-  accept?: (peer: PeerCredentials) => boolean;
-}
-
-export interface ConnectOptions extends ChannelOptions {
-  /** Milliseconds to keep retrying while the listener's backlog is full (EAGAIN). Default 10000. */
-  timeout?: number;
-}
-
-const UV_READABLE = 1;
-const UV_WRITABLE = 2;
-const UV_DISCONNECT = 4;
-const HEADER = 8;
-const MAGIC = 0x31424d44; // "DMB1", little-endian
-const HAS_PAYLOAD = 1;
-/** Messages (or connections) handled per readiness callback, so one busy peer cannot starve the loop. */
-const BATCH = 64;
-const DEFAULT_HWM = 16;
-
-const kCreate = Symbol('create');
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+import { HEADER, MAX_BUFFERS, MAX_PAYLOAD, channelCodes, decode, encode } from './wire';
+import {
+  BATCH,
+  UV_DISCONNECT,
+  UV_READABLE,
+  UV_WRITABLE,
+  closeAll,
+  closeHandle,
+  errnoError,
+  hwmOption,
+  isPeerGone,
+  kCreate,
+  open,
+  sockets,
+  type ChannelFromFdOptions,
+  type ChannelMessage,
+  type ChannelOptions,
+  type Handle,
+  type PeerCredentials,
+} from './socket';
 
 interface Outgoing {
   data: Uint8Array;
@@ -97,63 +45,8 @@ interface Outgoing {
   reject(err: Error): void;
 }
 
-/** A socket and its watcher. The watcher is held weakly: it holds its channel through its callback. */
-interface Handle {
-  fd: number;
-  watcher: WeakRef<NativeFdWatcher>;
-}
-
-/** The sockets of open channels and servers, so a worker thread's end can close them (fds are process-wide). */
-const open = new Set<Handle>();
-
-/** Closes the watcher, then the fd: libuv must never watch an fd that is already closed. */
-function closeHandle(h: Handle): void {
-  open.delete(h);
-  h.watcher.deref()?.close();
-  if (h.fd < 0) return;
-  const fd = h.fd;
-  h.fd = -1;
-  try {
-    native().close(fd);
-  } catch {
-    // nothing to report to
-  }
-}
-
-/** Closes a socket a channel or server dropped without close() (a safety net, not the lifetime mechanism). */
-const sockets = new FinalizationRegistry<Handle>(closeHandle);
-if (!isMainThread) process.once('exit', () => [...open].forEach(closeHandle));
-
-function closeAll(b: NativeBinding, fds: readonly number[]): void {
-  for (const fd of fds) {
-    try {
-      b.close(fd);
-    } catch {
-      // already gone; nothing else to do with it
-    }
-  }
-}
-
 function channelClosed(message: string): DmaBufError {
   return new DmaBufError(channelCodes.CHANNEL_CLOSED, message);
-}
-
-function badMessage(message: string): DmaBufError {
-  return new DmaBufError(channelCodes.BAD_MESSAGE, `receive: ${message}; the message was dropped and its fds closed`);
-}
-
-/** The errors that mean the other end is gone. */
-function isPeerGone(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ENOTCONN';
-}
-
-function errnoError(errno: number, syscall: string, fd: number, detail?: string): NodeJS.ErrnoException {
-  return systemError(getSystemErrorName(errno) as 'EINVAL', { syscall, fd }, detail);
-}
-
-function hwmOption(o: ChannelOptions): number {
-  return o.highWaterMark === undefined ? DEFAULT_HWM : v.integer(o.highWaterMark, 'options.highWaterMark', 0, 1 << 16);
 }
 
 /** The fd of a buffer to send, with the errors a sender needs. */
@@ -170,34 +63,6 @@ function fdOf(buf: unknown, i: number): number {
         "to share memory with a worker thread, allocate it with { exporter: 'memory', shared: true } and use toTransferable()",
     );
   }
-}
-
-function encode(count: number, payload: unknown): Uint8Array {
-  let body = new Uint8Array(0);
-  if (payload !== undefined) {
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(payload);
-    } catch (err) {
-      throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable: ${(err as Error).message}`);
-    }
-    if (json === undefined)
-      throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable. Received ${typeof payload}`);
-    body = encoder.encode(json);
-    if (body.length > MAX_PAYLOAD) {
-      throw new DmaBufError(
-        codes.OUT_OF_RANGE,
-        `The value of "payload" is out of range. It must take at most ${MAX_PAYLOAD} bytes as JSON. Received ${body.length} bytes; send large data in a buffer`,
-      );
-    }
-  }
-  const data = new Uint8Array(HEADER + body.length);
-  const dv = new DataView(data.buffer);
-  dv.setUint32(0, MAGIC, true);
-  dv.setUint16(4, count, true);
-  dv.setUint16(6, payload === undefined ? 0 : HAS_PAYLOAD, true);
-  data.set(body, HEADER);
-  return data;
 }
 
 /**
@@ -499,31 +364,10 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
 
   #decode(r: NativeReceived): ChannelMessage {
     const b = this.#b;
-    const buf = this.#recvBuf!;
     const fds = r.fds;
     let payload: unknown;
     try {
-      if (r.truncated) {
-        throw systemError(
-          'EMSGSIZE',
-          { syscall: 'recvmsg', fd: this.#handle.fd },
-          `a message longer than ${HEADER + MAX_PAYLOAD} bytes arrived (MSG_TRUNC); it was dropped and its ${fds.length} fd(s) closed`,
-        );
-      }
-      const dv = new DataView(buf.buffer, buf.byteOffset, r.bytes);
-      if (r.bytes < HEADER || dv.getUint32(0, true) !== MAGIC)
-        throw badMessage(`a ${r.bytes}-byte message without a channel header arrived`);
-      const count = dv.getUint16(4, true);
-      if (count !== fds.length) throw badMessage(`the header announces ${count} buffer(s), ${fds.length} fd(s) arrived`);
-      if (dv.getUint16(6, true) & HAS_PAYLOAD) {
-        try {
-          payload = JSON.parse(decoder.decode(buf.subarray(HEADER, r.bytes)));
-        } catch (err) {
-          throw badMessage(`the payload is not JSON (${(err as Error).message})`);
-        }
-      } else if (r.bytes !== HEADER) {
-        throw badMessage('bytes follow a header that announces no payload');
-      }
+      payload = decode(this.#recvBuf!, r, this.#handle.fd);
     } catch (err) {
       closeAll(b, fds);
       throw err;
@@ -617,154 +461,5 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
       });
     }
     if (this.#inbox.length === 0) for (const w of this.#waiters.splice(0)) w(null);
-  }
-}
-
-/** A listening socket: 'connection' (Channel), 'refused' (PeerCredentials), 'error', 'close'. */
-export class ChannelServer extends EventEmitter implements Disposable {
-  /** The socket's path. */
-  readonly path: string;
-  readonly #b: NativeBinding;
-  readonly #handle: Handle;
-  readonly #watcher: NativeFdWatcher;
-  readonly #options: ListenOptions;
-  readonly #ino: number;
-  #closed = false;
-  #retry: NodeJS.Timeout | null = null;
-
-  /** @internal */
-  constructor(token: symbol, path: string, fd: number, options: ListenOptions) {
-    if (token !== kCreate) throw new DmaBufError('ERR_ILLEGAL_CONSTRUCTOR', 'Illegal constructor: use listen()');
-    super();
-    this.path = path;
-    this.#b = native();
-    this.#options = options;
-    this.#ino = lstatSync(path).ino;
-    this.#watcher = new this.#b.FdWatcher(fd, (status) => this.#onReady(status));
-    this.#handle = { fd, watcher: new WeakRef(this.#watcher) };
-    open.add(this.#handle);
-    sockets.register(this, this.#handle, this);
-    this.#watcher.start(UV_READABLE);
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Stops listening and removes the socket file. Channels already accepted stay open. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#retry) clearTimeout(this.#retry);
-    this.#watcher.close();
-    sockets.unregister(this);
-    closeHandle(this.#handle);
-    try {
-      const st = lstatSync(this.path);
-      if (st.isSocket() && st.ino === this.#ino) unlinkSync(this.path);
-    } catch {
-      // already removed
-    }
-    process.nextTick(() => this.emit('close'));
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  #onReady(status: number): void {
-    if (this.#closed) return;
-    const fd = this.#handle.fd;
-    for (let i = 0; i < BATCH && !this.#closed; i++) {
-      let conn: number | null;
-      try {
-        if (status < 0) {
-          const e = this.#b.socketError(fd);
-          if (e < 0) throw errnoError(e, 'accept4', fd);
-        }
-        conn = this.#b.socketAccept(fd);
-      } catch (err) {
-        // EMFILE and the like: say so, and try again shortly instead of spinning on a ready socket.
-        this.#watcher.stop();
-        this.#retry = setTimeout(() => {
-          this.#retry = null;
-          if (!this.#closed) this.#watcher.start(UV_READABLE);
-        }, 100);
-        if (this.listenerCount('error') > 0) this.emit('error', err);
-        else process.emitWarning(err as Error);
-        return;
-      }
-      if (conn === null) break;
-      this.#admit(conn);
-    }
-    if (status < 0 && !this.#closed && this.#retry === null) this.#watcher.start(UV_READABLE);
-  }
-
-  #admit(fd: number): void {
-    let channel: Channel;
-    try {
-      const peer = this.#b.socketPeerCred(fd);
-      const filter = this.#options.accept;
-      if (this.listenerCount('connection') === 0 || (filter && !filter(Object.freeze({ ...peer })))) {
-        closeAll(this.#b, [fd]);
-        this.emit('refused', peer);
-        return;
-      }
-      channel = new Channel(kCreate, fd, this.#options, peer);
-    } catch (err) {
-      closeAll(this.#b, [fd]);
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-      else process.emitWarning(err as Error);
-      return;
-    }
-    this.emit('connection', channel);
-  }
-}
-
-/**
- * Listens on a filesystem path (AF_UNIX SOCK_SEQPACKET). A stale socket file left by a
- * dead server is replaced; a live one gives EADDRINUSE, and no other file is touched.
- */
-export function listen(path: string, options: ListenOptions = {}): ChannelServer {
-  v.str(path, 'path');
-  const o = v.object<ListenOptions>(options, 'options');
-  hwmOption(o);
-  const backlog = o.backlog === undefined ? 128 : v.integer(o.backlog, 'options.backlog', 1, 65535);
-  if (o.accept !== undefined && typeof o.accept !== 'function') throw argType('options.accept', 'a function', o.accept);
-  const b = native();
-  const fd = b.socketListen(path, backlog);
-  try {
-    return new ChannelServer(kCreate, path, fd, { ...o });
-  } catch (err) {
-    closeAll(b, [fd]);
-    throw err;
-  }
-}
-
-/** Connects to a listening path. Retries (with a growing delay, up to `timeout`) while the backlog is full. */
-export async function connect(path: string, options: ConnectOptions = {}): Promise<Channel> {
-  v.str(path, 'path');
-  const o = v.object<ConnectOptions>(options, 'options');
-  hwmOption(o);
-  const timeout = o.timeout === undefined ? 10000 : v.integer(o.timeout, 'options.timeout');
-  const b = native();
-  const deadline = Date.now() + timeout;
-  for (let delay = 1; ; delay = Math.min(delay * 2, 100)) {
-    const fd = b.socketConnect(path);
-    if (fd !== null) {
-      try {
-        return new Channel(kCreate, fd, o);
-      } catch (err) {
-        closeAll(b, [fd]);
-        throw err;
-      }
-    }
-    if (Date.now() >= deadline) {
-      throw new DmaBufError(
-        codes.TIMEOUT,
-        `connect: the listener on '${path}' did not take the connection within ${timeout} ms (its backlog is full)`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
   }
 }

@@ -1,0 +1,109 @@
+// What channels and servers share: their options, the socket handles and the safety
+// net that closes a socket dropped without close() (or left open by a worker's end).
+import { getSystemErrorName } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
+import { native, type NativeBinding, type NativeFdWatcher } from '../../platform/binding';
+import { systemError } from '../../platform/errors';
+import * as v from '../../platform/validate';
+import type { DmaBuf } from '../../core/dma-buf';
+
+/** SO_PEERCRED: who is at the other end (as of connect(), or of socketpair() for a pair). */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** One received message. The buffers are yours: close them when done. */
+export interface ChannelMessage {
+  readonly buffers: DmaBuf[];
+  /** The sender's payload after JSON.stringify/JSON.parse; undefined when it sent none. */
+  readonly payload: unknown;
+}
+
+export interface ChannelOptions {
+  /**
+   * Messages that may wait, in each direction: outgoing ones for room in the socket (one
+   * more send() rejects with ERR_DMABUF_QUEUE_FULL), incoming ones for a reader (reading
+   * then stops, so the kernel's buffer fills and the sender feels it). Default 16.
+   */
+  highWaterMark?: number;
+}
+
+export interface ChannelFromFdOptions extends ChannelOptions {
+  /** Take over `fd` (closed with the channel) instead of dup'ing it. Default false. */
+  takeOwnership?: boolean;
+}
+
+export interface ListenOptions extends ChannelOptions {
+  /** listen(2) backlog. Default 128. */
+  backlog?: number;
+  /** Decides who may connect, from SO_PEERCRED; a refused connection is closed at once. */
+  accept?: (peer: PeerCredentials) => boolean;
+}
+
+export interface ConnectOptions extends ChannelOptions {
+  /** Milliseconds to keep retrying while the listener's backlog is full (EAGAIN). Default 10000. */
+  timeout?: number;
+}
+
+export const UV_READABLE = 1;
+export const UV_WRITABLE = 2;
+export const UV_DISCONNECT = 4;
+/** Messages (or connections) handled per readiness callback, so one busy peer cannot starve the loop. */
+export const BATCH = 64;
+export const DEFAULT_HWM = 16;
+
+/** Only this module's friends construct channels and servers. */
+export const kCreate = Symbol('create');
+
+/** A socket and its watcher. The watcher is held weakly: it holds its channel through its callback. */
+export interface Handle {
+  fd: number;
+  watcher: WeakRef<NativeFdWatcher>;
+}
+
+/** The sockets of open channels and servers, so a worker thread's end can close them (fds are process-wide). */
+export const open = new Set<Handle>();
+
+/** Closes the watcher, then the fd: libuv must never watch an fd that is already closed. */
+export function closeHandle(h: Handle): void {
+  open.delete(h);
+  h.watcher.deref()?.close();
+  if (h.fd < 0) return;
+  const fd = h.fd;
+  h.fd = -1;
+  try {
+    native().close(fd);
+  } catch {
+    // nothing to report to
+  }
+}
+
+/** Closes a socket a channel or server dropped without close() (a safety net, not the lifetime mechanism). */
+export const sockets = new FinalizationRegistry<Handle>(closeHandle);
+if (!isMainThread) process.once('exit', () => [...open].forEach(closeHandle));
+
+export function closeAll(b: NativeBinding, fds: readonly number[]): void {
+  for (const fd of fds) {
+    try {
+      b.close(fd);
+    } catch {
+      // already gone; nothing else to do with it
+    }
+  }
+}
+
+/** The errors that mean the other end is gone. */
+export function isPeerGone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'EPIPE' || code === 'ECONNRESET' || code === 'ENOTCONN';
+}
+
+export function errnoError(errno: number, syscall: string, fd: number, detail?: string): NodeJS.ErrnoException {
+  return systemError(getSystemErrorName(errno) as 'EINVAL', { syscall, fd }, detail);
+}
+
+export function hwmOption(o: ChannelOptions): number {
+  return o.highWaterMark === undefined ? DEFAULT_HWM : v.integer(o.highWaterMark, 'options.highWaterMark', 0, 1 << 16);
+}

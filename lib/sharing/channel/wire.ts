@@ -1,0 +1,86 @@
+// The wire format of a channel message: an 8-byte header (magic "DMB1", the buffer
+// count, flags) and an optional UTF-8 JSON payload, in one SEQPACKET record whose
+// SCM_RIGHTS control message carries the buffers' fds.
+import type { NativeReceived } from '../../platform/binding';
+import { DmaBufError, codes, systemError } from '../../platform/errors';
+
+/** The most buffers one message can carry: the kernel's SCM_MAX_FD. */
+export const MAX_BUFFERS = 253;
+/** The most bytes a message's payload may take as UTF-8 JSON. */
+export const MAX_PAYLOAD = 64 * 1024;
+
+/** Error codes of channels, beside the library's own (ERR_DMABUF_CLOSED, …). */
+export const channelCodes = {
+  /** The channel is closed (by you, by the peer, or after an error): send() and queued sends. */
+  CHANNEL_CLOSED: 'ERR_DMABUF_CHANNEL_CLOSED',
+  /** send() found `highWaterMark` messages already waiting for the socket. */
+  QUEUE_FULL: 'ERR_DMABUF_QUEUE_FULL',
+  /** A message that is not a channel message (a foreign peer): dropped, its fds closed. */
+  BAD_MESSAGE: 'ERR_DMABUF_BAD_MESSAGE',
+} as const;
+
+/** Bytes of the header. */
+export const HEADER = 8;
+const MAGIC = 0x31424d44; // "DMB1", little-endian
+const HAS_PAYLOAD = 1;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export function badMessage(message: string): DmaBufError {
+  return new DmaBufError(channelCodes.BAD_MESSAGE, `receive: ${message}; the message was dropped and its fds closed`);
+}
+
+/** The record for a message of `count` buffers and `payload` (undefined: none). */
+export function encode(count: number, payload: unknown): Uint8Array {
+  let body = new Uint8Array(0);
+  if (payload !== undefined) {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(payload);
+    } catch (err) {
+      throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable: ${(err as Error).message}`);
+    }
+    if (json === undefined)
+      throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable. Received ${typeof payload}`);
+    body = encoder.encode(json);
+    if (body.length > MAX_PAYLOAD) {
+      throw new DmaBufError(
+        codes.OUT_OF_RANGE,
+        `The value of "payload" is out of range. It must take at most ${MAX_PAYLOAD} bytes as JSON. Received ${body.length} bytes; send large data in a buffer`,
+      );
+    }
+  }
+  const data = new Uint8Array(HEADER + body.length);
+  const dv = new DataView(data.buffer);
+  dv.setUint32(0, MAGIC, true);
+  dv.setUint16(4, count, true);
+  dv.setUint16(6, payload === undefined ? 0 : HAS_PAYLOAD, true);
+  data.set(body, HEADER);
+  return data;
+}
+
+/** The payload of a received record, after checking its header against the fds that came with it. */
+export function decode(buf: Uint8Array, r: NativeReceived, fd: number): unknown {
+  const fds = r.fds;
+  if (r.truncated) {
+    throw systemError(
+      'EMSGSIZE',
+      { syscall: 'recvmsg', fd },
+      `a message longer than ${HEADER + MAX_PAYLOAD} bytes arrived (MSG_TRUNC); it was dropped and its ${fds.length} fd(s) closed`,
+    );
+  }
+  const dv = new DataView(buf.buffer, buf.byteOffset, r.bytes);
+  if (r.bytes < HEADER || dv.getUint32(0, true) !== MAGIC) throw badMessage(`a ${r.bytes}-byte message without a channel header arrived`);
+  const count = dv.getUint16(4, true);
+  if (count !== fds.length) throw badMessage(`the header announces ${count} buffer(s), ${fds.length} fd(s) arrived`);
+  if (dv.getUint16(6, true) & HAS_PAYLOAD) {
+    try {
+      return JSON.parse(decoder.decode(buf.subarray(HEADER, r.bytes)));
+    } catch (err) {
+      throw badMessage(`the payload is not JSON (${(err as Error).message})`);
+    }
+  }
+  if (r.bytes !== HEADER) throw badMessage('bytes follow a header that announces no payload');
+  return undefined;
+}
