@@ -14,11 +14,13 @@
           'native/socket.cc',
           'native/transfer.cc',
           'native/watcher.cc',
+          'native/testing.cc',
           # plain syscalls, no Node headers
           'native/sys/fd.cc',
           'native/sys/dmabuf.cc',
           'native/sys/sync_file.cc',
           'native/sys/socket.cc',
+          'native/sys/seam.cc',
         ],
         'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
         # _ALL: a stray std::exception (e.g. bad_alloc) becomes a JS Error, not an abort.

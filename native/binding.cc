@@ -59,6 +59,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterFd(env, exports);
   RegisterDmaBuf(env, exports);
   RegisterMapping(env, exports);
+  RegisterTesting(env, exports);
   return exports;
 }
 

@@ -20,5 +20,7 @@ void RegisterSocket(Napi::Env env, Napi::Object exports);
 void RegisterTransfer(Napi::Env env, Napi::Object exports);
 // watcher.cc: FdWatcher, an fd's readiness on the event loop.
 void RegisterWatcher(Napi::Env env, Napi::Object exports);
+// testing.cc: `_testing`, the fault-injection seam (sys/seam.h), for tests only.
+void RegisterTesting(Napi::Env env, Napi::Object exports);
 
 }  // namespace dmabuf
