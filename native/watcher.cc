@@ -98,8 +98,15 @@ void FdWatcher::OnPoll(uv_poll_t* handle, int status, int events) {
   if (self == nullptr) return;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
-  self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)},
-                               self->context_);
+  try {
+    self->callback_.MakeCallback(
+        env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)}, self->context_);
+  } catch (const Napi::Error& e) {
+    // The callback threw. Unwinding into libuv would std::terminate() the process; hand the
+    // error to Node instead, which reports it as uncaught ('uncaughtException'), as it
+    // does for its own handles.
+    napi_fatal_exception(env, e.Value());
+  }
 }
 
 }  // namespace
