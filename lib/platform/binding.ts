@@ -77,6 +77,24 @@ export interface NativeSyncFileInfo {
   fences: NativeFenceInfo[];
 }
 
+/** The syscalls whose errnos tests can inject (native/sys/seam.h). */
+export type NativeSeamCall = 'ioctl' | 'sendmsg' | 'recvmsg';
+
+/**
+ * Internal, for tests only: the fault-injection seam under the sys layer. The kernel cannot
+ * be made to return EINTR or EAGAIN on cue, so a test queues errnos that the calling
+ * thread's next calls of one kind fail with, before (and instead of) the real call. Each
+ * thread (the main thread, every worker) has its own queues.
+ */
+export interface NativeTesting {
+  /** Queues positive errnos (1..4095, at most 64 pending per call) for this thread's next `call`s, in order. */
+  injectErrno(call: NativeSeamCall, errnos: readonly number[]): void;
+  /** Injected errnos this thread's `call`s have not taken yet. */
+  pendingInjected(call: NativeSeamCall): number;
+  /** Drops every errno this thread queued, for every call. */
+  clearInjected(): void;
+}
+
 export interface NativeBinding {
   readonly constants: NativeConstants;
   /** new FdWatcher(fd, cb): cb(status, events) runs on the event loop; status is 0 or -errno.
@@ -186,6 +204,9 @@ export interface NativeBinding {
   transferTake(fd: number, token: number): boolean;
   /** fds in transit (put, not yet taken). */
   transferPending(): number;
+
+  /** Internal: fault injection for tests (NativeTesting). Never used by the library. */
+  readonly _testing: NativeTesting;
 }
 
 let cached: NativeBinding | null | undefined;
