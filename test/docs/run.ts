@@ -26,6 +26,8 @@
 //   node dist/test/docs/run.js              host programs, then the vm ones in one boot
 //   node dist/test/docs/run.js --host-only  skip the vm programs
 //   node dist/test/docs/run.js --keep       keep .docs-tmp (it is removed after a clean run)
+//   node dist/test/docs/run.js --verbose    print every program's output, not only a failure's
+//   DMABUF_DOCS_TIMEOUT=<s>                 per-program limit (30 s on the host, 180 s in the guest)
 //   node dist/test/docs/run.js --in-vm <id…>   (the guest side: run prepared programs)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -108,10 +110,12 @@ async function runOne(p: DocProgram): Promise<Result> {
   return { ...base, ...r };
 }
 
+const verbose = process.argv.includes('--verbose');
+
 function report(r: Result): void {
   const head = `${r.ok ? 'ok  ' : 'FAIL'} ${r.where.padEnd(16)} ${(r.vm ? '[vm] ' : '') + r.files}  ${(r.ms / 1000).toFixed(1)} s`;
   console.log(head);
-  if (!r.ok) console.log(r.output.replace(/^/gm, '     | ').trimEnd());
+  if ((!r.ok || verbose) && r.output.trim()) console.log(r.output.trimEnd().replace(/^/gm, '     | '));
 }
 
 /** Guest side: the programs were prepared (and compiled) on the host. */
@@ -157,7 +161,7 @@ async function host(args: string[]): Promise<number> {
   else if (vm.length) {
     console.log(`docs: ${vm.length} vm program(s) in one boot: ${vm.map((p) => `${p.doc}:${p.line}`).join(', ')}`);
     const t0 = Date.now();
-    const cmd = ['node', 'dist/test/docs/run.js', '--in-vm', ...vm.map((p) => p.id)];
+    const cmd = ['node', 'dist/test/docs/run.js', ...(verbose ? ['--verbose'] : []), '--in-vm', ...vm.map((p) => p.id)];
     const st = spawnSync(process.execPath, [join(ROOT, 'ci', 'vm', 'vm.js'), '--', ...cmd], { cwd: ROOT, stdio: 'inherit' });
     const got: Result[] = existsSync(VM_RESULTS) ? (JSON.parse(readFileSync(VM_RESULTS, 'utf8')) as Result[]) : [];
     console.log(`docs: vm exit ${st.status ?? st.signal} after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
