@@ -1,6 +1,7 @@
 // memfds as udmabuf wants them: MFD_ALLOW_SEALING, sized, F_SEAL_SHRINK; and the
 // reasons udmabuf refuses a memfd, in words.
 import { native } from '../platform/binding';
+import { closeOnThrow } from '../platform/fds';
 import { systemError } from '../platform/errors';
 import { fdKind, fdLink } from '../platform/fdinfo';
 
@@ -16,14 +17,11 @@ export function sealedMemfd(name: string, size: number, hugetlb: boolean): numbe
   const b = native();
   const c = b.constants;
   const fd = b.memfdCreate(name, c.MFD_CLOEXEC | c.MFD_ALLOW_SEALING | (hugetlb ? c.MFD_HUGETLB : 0));
-  try {
+  return closeOnThrow(fd, () => {
     b.ftruncate(fd, size);
     b.addSeals(fd, c.F_SEAL_SHRINK);
     return fd;
-  } catch (err) {
-    b.close(fd);
-    throw err;
-  }
+  });
 }
 
 /**

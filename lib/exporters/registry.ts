@@ -1,5 +1,6 @@
 // allocate() and fromFd(): the built-in exporters, 'auto', and custom exporters.
 import { native } from '../platform/binding';
+import { withDup } from '../platform/fds';
 import { capabilities, type BuiltinExporter } from './capabilities';
 import { DmaBuf, installFactories } from '../core/dma-buf';
 import { argType, argValue, systemError } from '../platform/errors';
@@ -38,14 +39,7 @@ const builtin: Record<BuiltinExporter, ExporterFactory> = {
 function adoptMemfd(size: number, memfd: number): DmaBufOps {
   const p = memfdProblem(memfd, 0, size, v.PAGE_SIZE);
   if (p) throw systemError(p.code, { syscall: 'fcntl', fd: memfd }, p.why);
-  const b = native();
-  const own = b.dup(memfd);
-  try {
-    return new MemfdOps(size, {}, own);
-  } catch (err) {
-    b.close(own);
-    throw err;
-  }
+  return withDup(memfd, false, (own) => new MemfdOps(size, {}, own));
 }
 
 /** Makes `allocate(size, { exporter: name })` use your exporter. */
@@ -92,17 +86,11 @@ export function fromFd(fd: number, options: FromFdOptions = {}): DmaBuf {
   v.fd(fd);
   const opts = v.object<FromFdOptions>(options, 'options');
   const take = v.bool(opts.takeOwnership, 'options.takeOwnership', false);
-  const b = native();
   const kind = checkImportable(fd, true);
-  const own = take ? fd : b.dup(fd);
-  try {
-    const size = b.fdSize(own);
-    const ops = kind === 'dmabuf' ? new ImportOps(own, size) : new MemfdOps(size, {}, own);
-    return new DmaBuf(ops);
-  } catch (err) {
-    if (!take) b.close(own);
-    throw err;
-  }
+  return withDup(fd, take, (own) => {
+    const size = native().fdSize(own);
+    return new DmaBuf(kind === 'dmabuf' ? new ImportOps(own, size) : new MemfdOps(size, {}, own));
+  });
 }
 
 installFactories({ allocate, fromFd });

@@ -2,7 +2,8 @@
 // net that closes a socket dropped without close() (or left open by a worker's end).
 import { getSystemErrorName } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
-import { native, type NativeBinding, type NativeFdWatcher } from '../../platform/binding';
+import type { NativeFdWatcher } from '../../platform/binding';
+import { closeQuietly } from '../../platform/fds';
 import { systemError } from '../../platform/errors';
 import * as v from '../../platform/validate';
 import type { DmaBuf } from '../../core/dma-buf';
@@ -73,26 +74,12 @@ export function closeHandle(h: Handle): void {
   if (h.fd < 0) return;
   const fd = h.fd;
   h.fd = -1;
-  try {
-    native().close(fd);
-  } catch {
-    // nothing to report to
-  }
+  closeQuietly([fd]); // nothing to report to
 }
 
 /** Closes a socket a channel or server dropped without close() (a safety net, not the lifetime mechanism). */
 export const sockets = new FinalizationRegistry<Handle>(closeHandle);
 if (!isMainThread) process.once('exit', () => [...open].forEach(closeHandle));
-
-export function closeAll(b: NativeBinding, fds: readonly number[]): void {
-  for (const fd of fds) {
-    try {
-      b.close(fd);
-    } catch {
-      // already gone; nothing else to do with it
-    }
-  }
-}
 
 /** The errors that mean the other end is gone. */
 export function isPeerGone(err: unknown): boolean {
