@@ -6,6 +6,7 @@ import { validateDevice, type Device, type Segment } from './layout';
 import type { AttachmentInfo, DmaBufOps } from './ops';
 import type { DmaBufInfo } from '../platform/fdinfo';
 import { SyncFile } from '../fences/sync-file';
+import { waitFor, type Settle } from '../platform/wait';
 // Types only: the registry installs the factories below, so core loads no exporter.
 import type { AllocateOptions, FromFdOptions } from '../exporters/registry';
 import * as v from '../platform/validate';
@@ -175,7 +176,7 @@ export class DmaBuf implements Disposable {
   readonly #attachments = new Set<Attachment>();
   readonly #cpu: Record<CpuAccess, number> = { read: 0, write: 0, readwrite: 0 };
   readonly #kmaps = new Map<number, Uint8Array[]>();
-  #idleWaiters: Array<() => void> = [];
+  #idleWaiters: Array<Settle<void>> = [];
 
   /**
    * dma_buf_export: wraps an exporter's operations in a buffer. Built-in exporters go
@@ -555,34 +556,20 @@ export class DmaBuf implements Disposable {
     if (idle && this.#idleWaiters.length) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
-      for (const w of waiters) w();
+      for (const w of waiters) w.resolve();
     }
     return idle;
   }
 
   #whenIdle(ms: number, device: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        if (timer) clearTimeout(timer);
-        resolve();
-      };
-      this.#idleWaiters.push(done);
-      if (Number.isFinite(ms)) {
-        timer = setTimeout(
-          () => {
-            this.#idleWaiters = this.#idleWaiters.filter((w) => w !== done);
-            reject(
-              new DmaBufError(
-                codes.TIMEOUT,
-                `attach: device '${device}' waited ${Math.max(0, Math.round(ms))} ms, and ${this.#busyReason()}`,
-              ),
-            );
-          },
-          Math.max(0, ms),
-        );
-      }
-    });
+    return waitFor<void>(
+      (w) => {
+        this.#idleWaiters.push(w);
+        return () => (this.#idleWaiters = this.#idleWaiters.filter((x) => x !== w));
+      },
+      ms,
+      () => `attach: device '${device}' waited ${Math.max(0, Math.round(ms))} ms, and ${this.#busyReason()}`,
+    );
   }
 
   #release(): void {
