@@ -1,6 +1,5 @@
 // DmaBuf: the object model. One state machine for every exporter: references,
 // attachments and their mappings, CPU-access brackets, kmaps, release exactly once.
-import { isMainThread } from 'node:worker_threads';
 import { DmaBufError, codes, closedError, systemError, argType } from '../platform/errors';
 import { validateDevice, type Device, type Segment } from './layout';
 import type { AttachmentInfo, DmaBufOps } from './ops';
@@ -9,6 +8,7 @@ import { SyncFile } from '../fences/sync-file';
 import { waitFor, type Settle } from '../platform/wait';
 // Types only: the registry installs the factories below, so core loads no exporter.
 import type { AllocateOptions, FromFdOptions } from '../exporters/registry';
+import { SafetyNet } from '../platform/safety-net';
 import * as v from '../platform/validate';
 import type { CpuAccess, DmaDirection } from '../platform/validate';
 
@@ -153,20 +153,8 @@ export class CpuAccessGuard implements Disposable {
   }
 }
 
-/** Storage not yet released, so a worker thread's end can release it (its fds are process-wide). */
-const live = new Set<DmaBufOps>();
-
-function releaseQuietly(ops: DmaBufOps): void {
-  live.delete(ops);
-  try {
-    ops.release();
-  } catch {
-    // a safety net only; close() is the lifetime mechanism
-  }
-}
-
-const registry = new FinalizationRegistry<DmaBufOps>(releaseQuietly);
-if (!isMainThread) process.once('exit', () => [...live].forEach(releaseQuietly));
+/** Releases storage a buffer dropped without close(), or left at a worker thread's end (its fds are process-wide). */
+const unreleased = new SafetyNet<DmaBufOps>((ops) => ops.release());
 
 /** A dma-buf: fixed size, an exporter, references, attachments, CPU access. */
 export class DmaBuf implements Disposable {
@@ -190,8 +178,7 @@ export class DmaBuf implements Disposable {
     if (typeof ops.exporter !== 'string' || ops.exporter === '') throw argType('ops.exporter', 'a non-empty string', ops.exporter);
     v.bufferSize(ops.size, 'ops.size');
     this[kOps] = ops;
-    live.add(ops);
-    registry.register(this, ops, this);
+    unreleased.register(this, ops);
   }
 
   /** Allocates a buffer; see allocate(). */
@@ -574,8 +561,7 @@ export class DmaBuf implements Disposable {
 
   #release(): void {
     this.#closed = true;
-    registry.unregister(this);
-    live.delete(this[kOps]);
+    unreleased.unregister(this, this[kOps]);
     this.#kunmapAll();
     this.#attachments.clear();
     this.#idle();

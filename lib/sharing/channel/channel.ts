@@ -29,7 +29,6 @@ import {
   hwmOption,
   isPeerGone,
   kCreate,
-  open,
   sockets,
   type ChannelFromFdOptions,
   type ChannelMessage,
@@ -100,8 +99,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     this.#peer = Object.freeze(peer ?? this.#b.socketPeerCred(fd));
     this.#watcher = new this.#b.FdWatcher(fd, (status, events) => this.#onReady(status, events));
     this.#handle = { fd, watcher: new WeakRef(this.#watcher) };
-    open.add(this.#handle);
-    sockets.register(this, this.#handle, this);
+    sockets.register(this, this.#handle);
     this.on('newListener', (event) => {
       if (event === 'message') process.nextTick(() => this.#flushInbox());
     });
@@ -438,7 +436,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
       this.#closed = true;
       this.#watcher.close();
       this.#watching = 0;
-      sockets.unregister(this);
+      sockets.unregister(this, this.#handle);
       closeHandle(this.#handle);
       const why = err ? `the channel failed (${err.message})` : 'the channel was closed';
       for (const m of this.#queue.splice(0)) this.#settle(m, channelClosed(`send: ${why} before this message could be sent`));

@@ -13,7 +13,6 @@ import {
   errnoError,
   hwmOption,
   kCreate,
-  open,
   sockets,
   type ConnectOptions,
   type Handle,
@@ -42,8 +41,7 @@ export class ChannelServer extends EventEmitter implements Disposable {
     this.#ino = lstatSync(path).ino;
     this.#watcher = new this.#b.FdWatcher(fd, (status) => this.#onReady(status));
     this.#handle = { fd, watcher: new WeakRef(this.#watcher) };
-    open.add(this.#handle);
-    sockets.register(this, this.#handle, this);
+    sockets.register(this, this.#handle);
     this.#watcher.start(UV_READABLE);
   }
 
@@ -57,7 +55,7 @@ export class ChannelServer extends EventEmitter implements Disposable {
     this.#closed = true;
     if (this.#retry) clearTimeout(this.#retry);
     this.#watcher.close();
-    sockets.unregister(this);
+    sockets.unregister(this, this.#handle);
     closeHandle(this.#handle);
     try {
       const st = lstatSync(this.path);

@@ -1,9 +1,9 @@
 // What channels and servers share: their options, the socket handles and the safety
 // net that closes a socket dropped without close() (or left open by a worker's end).
 import { getSystemErrorName } from 'node:util';
-import { isMainThread } from 'node:worker_threads';
 import type { NativeFdWatcher } from '../../platform/binding';
 import { closeQuietly } from '../../platform/fds';
+import { SafetyNet } from '../../platform/safety-net';
 import { systemError } from '../../platform/errors';
 import * as v from '../../platform/validate';
 import type { DmaBuf } from '../../core/dma-buf';
@@ -64,12 +64,8 @@ export interface Handle {
   watcher: WeakRef<NativeFdWatcher>;
 }
 
-/** The sockets of open channels and servers, so a worker thread's end can close them (fds are process-wide). */
-export const open = new Set<Handle>();
-
 /** Closes the watcher, then the fd: libuv must never watch an fd that is already closed. */
 export function closeHandle(h: Handle): void {
-  open.delete(h);
   h.watcher.deref()?.close();
   if (h.fd < 0) return;
   const fd = h.fd;
@@ -77,9 +73,8 @@ export function closeHandle(h: Handle): void {
   closeQuietly([fd]); // nothing to report to
 }
 
-/** Closes a socket a channel or server dropped without close() (a safety net, not the lifetime mechanism). */
-export const sockets = new FinalizationRegistry<Handle>(closeHandle);
-if (!isMainThread) process.once('exit', () => [...open].forEach(closeHandle));
+/** Closes a socket a channel or server dropped without close(), or left open at a worker thread's end. */
+export const sockets = new SafetyNet<Handle>(closeHandle);
 
 /** The errors that mean the other end is gone. */
 export function isPeerGone(err: unknown): boolean {
