@@ -24,7 +24,7 @@ export const DRM_IOCTL = {
 
 const DRM_RDWR = 2;
 const DRM_CLOEXEC = 0o2000000;
-export const VGEM_FENCE_WRITE = 1;
+const VGEM_FENCE_WRITE = 1;
 
 /** A GEM object on a DRM device, by handle. */
 export class GemObject implements Disposable {

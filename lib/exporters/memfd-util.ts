@@ -2,7 +2,6 @@
 // reasons udmabuf refuses a memfd, in words.
 import { native } from '../platform/binding';
 import { closeOnThrow } from '../platform/fds';
-import { systemError } from '../platform/errors';
 import { fdKind, fdLink } from '../platform/fdinfo';
 
 export const HUGE_PAGE_SIZE = 2 * 1024 * 1024;
@@ -59,16 +58,4 @@ export function memfdProblem(
   const end = b.fdSize(fd);
   if (offset + size > end) return { code: 'EINVAL', why: `range ${offset}+${size} runs past the memfd's end (${end} bytes)` };
   return null;
-}
-
-export function memfdError(
-  fd: number,
-  offset: number,
-  size: number,
-  pageSize: number,
-  syscall: string,
-  ioctl?: string,
-): NodeJS.ErrnoException | null {
-  const p = memfdProblem(fd, offset, size, pageSize);
-  return p ? systemError(p.code, { syscall, ioctl, fd }, p.why) : null;
 }

@@ -53,7 +53,7 @@ export const UV_WRITABLE = 2;
 export const UV_DISCONNECT = 4;
 /** Messages (or connections) handled per readiness callback, so one busy peer cannot starve the loop. */
 export const BATCH = 64;
-export const DEFAULT_HWM = 16;
+const DEFAULT_HWM = 16;
 
 /** Only this module's friends construct channels and servers. */
 export const kCreate = Symbol('create');
