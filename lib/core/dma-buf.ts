@@ -6,29 +6,30 @@ import type { AttachmentInfo, DmaBufOps } from './ops';
 import type { DmaBufInfo } from '../platform/fdinfo';
 import { SyncFile } from '../fences/sync-file';
 import { waitFor, type Settle } from '../platform/wait';
-// Types only: the registry installs the factories below, so core loads no exporter.
-import type { AllocateOptions, FromFdOptions } from '../exporters/registry';
+// Types only: lib/exporters/allocate.ts and from-fd.ts install the factories below, so core loads no exporter.
+import type { AllocateOptions } from '../exporters/registry';
+import type { FromFdOptions } from '../exporters/from-fd';
 import { SafetyNet } from '../platform/safety-net';
 import * as v from '../platform/validate';
 import type { CpuAccess, DmaDirection } from '../platform/validate';
 
-/** allocate() and fromFd(), installed by the exporter registry when it loads. */
+/** allocate() and fromFd(), each installed by its module (lib/exporters/allocate.ts, from-fd.ts) when it loads. */
 export interface Factories {
   allocate(size: number, options?: AllocateOptions): DmaBuf;
   fromFd(fd: number, options?: FromFdOptions): DmaBuf;
 }
-let installed: Factories | undefined;
+const installed: Partial<Factories> = {};
 
-/** @internal Called once by lib/exporters/registry.ts. */
-export function installFactories(f: Factories): void {
-  installed = f;
+/** @internal Called once by each of lib/exporters/allocate.ts and from-fd.ts. */
+export function installFactories(f: Partial<Factories>): void {
+  Object.assign(installed, f);
 }
 
-function factories(): Factories {
-  // The package entry loads the registry; core itself never loads an exporter.
-  if (!installed)
-    throw new DmaBufError(codes.UNAVAILABLE, 'DmaBuf.allocate/fromFd: no exporter registry is loaded; import the package entry');
-  return installed;
+function factory<K extends keyof Factories>(name: K): Factories[K] {
+  // The package entry loads both; core itself never loads an exporter.
+  const f = installed[name];
+  if (!f) throw new DmaBufError(codes.UNAVAILABLE, `DmaBuf.${name}: no exporter registry is loaded; import the package entry`);
+  return f;
 }
 
 const kOps = Symbol('ops');
@@ -183,12 +184,12 @@ export class DmaBuf implements Disposable {
 
   /** Allocates a buffer; see allocate(). */
   static allocate(size: number, options?: AllocateOptions): DmaBuf {
-    return factories().allocate(size, options);
+    return factory('allocate')(size, options);
   }
 
   /** dma_buf_get from an fd; see fromFd(). */
   static fromFd(fd: number, options?: FromFdOptions): DmaBuf {
-    return factories().fromFd(fd, options);
+    return factory('fromFd')(fd, options);
   }
 
   get size(): number {

@@ -3,7 +3,7 @@
 // Struct layouts from include/uapi/drm/drm.h, drm_mode.h and vgem_drm.h.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { native } from '../platform/binding';
-import { fromFd } from '../exporters/registry';
+import { fromFd } from '../exporters/from-fd';
 import type { DmaBuf } from '../core/dma-buf';
 import { DmaBufError, codes } from '../platform/errors';
 import { namedIoctl } from './ioctl';

@@ -5,7 +5,8 @@
 // which come back only when the consumer releases them. Where the kernel gives fences
 // (dma-bufs), a sync_file passed to submit() becomes the buffer's write fence, and the
 // consumer's read access waits for it; elsewhere the release messages are the sync.
-import { allocate, type AllocateOptions } from '../exporters/registry';
+import { allocate } from '../exporters/allocate';
+import type { AllocateOptions } from '../exporters/registry';
 import type { Channel, ChannelMessage } from './channel';
 import type { DmaBuf } from '../core/dma-buf';
 import { DmaBufError, codes, argType, closedError } from '../platform/errors';

@@ -6,7 +6,7 @@
 // (once: a second receiver of a copy of the same object gets ERR_DMABUF_CLOSED) or
 // releaseTransferable() closes it. A transferable that is never received keeps its dup
 // open until one of those, or until the process exits.
-import { fromFd } from '../exporters/registry';
+import { fromFd } from '../exporters/from-fd';
 import { native } from '../platform/binding';
 import { closeOnThrow } from '../platform/fds';
 import { DmaBuf } from '../core/dma-buf';

@@ -12,7 +12,7 @@
 //   size from the fd, a dma-buf or a sealed memfd or nothing. A message any of whose fds
 //   fails that check is dropped whole, every one of its fds closed, and reported.
 import { EventEmitter } from 'node:events';
-import { fromFd } from '../../exporters/registry';
+import { fromFd } from '../../exporters/from-fd';
 import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from '../../platform/binding';
 import { closeOnThrow, closeQuietly, withDup } from '../../platform/fds';
 import { DmaBuf } from '../../core/dma-buf';
