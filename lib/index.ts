@@ -1,6 +1,8 @@
 // dmabuf: real Linux dma-buf buffers for Node.js.
 export { DmaBuf, Attachment, CpuAccessGuard, type SgTable, type WaitOptions } from './core/dma-buf';
-export { allocate, fromFd, registerExporter, type AllocateOptions, type FromFdOptions, type ExporterFactory } from './exporters/registry';
+export { allocate } from './exporters/allocate';
+export { fromFd, type FromFdOptions } from './exporters/from-fd';
+export { registerExporter, type AllocateOptions, type ExporterFactory } from './exporters/registry';
 export { capabilities, type Capabilities, type BuiltinExporter } from './exporters/capabilities';
 export { DmaBufError, codes, type DmaBufErrorCode } from './platform/errors';
 export type { DmaBufOps, AttachmentInfo } from './core/ops';

@@ -7,6 +7,7 @@ import {
   DmaBuf,
   PAGE_SIZE,
   allocate,
+  capabilities,
   registerExporter,
   type AttachmentInfo,
   type CpuAccess,
@@ -494,6 +495,20 @@ describe('80 custom exporter', () => {
       const buf = allocate(PAGE_SIZE, { exporter: 'memory' });
       assert.equal(buf.exporter, 'memory', 'the built-in is untouched');
       buf.close();
+    });
+
+    it('DmaBuf.allocate and DmaBuf.fromFd are allocate() and fromFd(), installed by the package entry', () => {
+      registerExporter(`${name}-static`, (size) => new SpyOps(size));
+      using a = DmaBuf.allocate(PAGE_SIZE, { exporter: `${name}-static` });
+      assert.equal(a.exporter, 'spy');
+      using m = DmaBuf.allocate(PAGE_SIZE, { exporter: 'memory', name: 'static' });
+      assert.equal(m.name, 'static');
+      assertCode(() => DmaBuf.allocate(PAGE_SIZE, { exporter: 'none-such' }), 'ERR_INVALID_ARG_VALUE');
+      assertCode(() => DmaBuf.fromFd(-1), 'ERR_OUT_OF_RANGE');
+      if (!capabilities().exporters.includes('memfd')) return;
+      using f = allocate(PAGE_SIZE, { exporter: 'memfd' });
+      using g = DmaBuf.fromFd(f.fd);
+      assert.equal(g.inode, f.inode);
     });
   });
 });

@@ -21,7 +21,7 @@ export function checkName(name: string): void {
   }
 }
 
-export function nameError(name: string): NodeJS.ErrnoException {
+function nameError(name: string): NodeJS.ErrnoException {
   const bytes = Buffer.byteLength(name, 'utf8');
   return systemError(
     'EINVAL',

@@ -3,7 +3,7 @@
 // Struct layouts from include/uapi/drm/drm.h, drm_mode.h and vgem_drm.h.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { native } from '../platform/binding';
-import { fromFd } from '../exporters/registry';
+import { fromFd } from '../exporters/from-fd';
 import type { DmaBuf } from '../core/dma-buf';
 import { DmaBufError, codes } from '../platform/errors';
 import { namedIoctl } from './ioctl';
@@ -24,7 +24,7 @@ export const DRM_IOCTL = {
 
 const DRM_RDWR = 2;
 const DRM_CLOEXEC = 0o2000000;
-export const VGEM_FENCE_WRITE = 1;
+const VGEM_FENCE_WRITE = 1;
 
 /** A GEM object on a DRM device, by handle. */
 export class GemObject implements Disposable {

@@ -1,7 +1,7 @@
 // memfds as udmabuf wants them: MFD_ALLOW_SEALING, sized, F_SEAL_SHRINK; and the
 // reasons udmabuf refuses a memfd, in words.
 import { native } from '../platform/binding';
-import { systemError } from '../platform/errors';
+import { closeOnThrow } from '../platform/fds';
 import { fdKind, fdLink } from '../platform/fdinfo';
 
 export const HUGE_PAGE_SIZE = 2 * 1024 * 1024;
@@ -16,14 +16,11 @@ export function sealedMemfd(name: string, size: number, hugetlb: boolean): numbe
   const b = native();
   const c = b.constants;
   const fd = b.memfdCreate(name, c.MFD_CLOEXEC | c.MFD_ALLOW_SEALING | (hugetlb ? c.MFD_HUGETLB : 0));
-  try {
+  return closeOnThrow(fd, () => {
     b.ftruncate(fd, size);
     b.addSeals(fd, c.F_SEAL_SHRINK);
     return fd;
-  } catch (err) {
-    b.close(fd);
-    throw err;
-  }
+  });
 }
 
 /**
@@ -61,16 +58,4 @@ export function memfdProblem(
   const end = b.fdSize(fd);
   if (offset + size > end) return { code: 'EINVAL', why: `range ${offset}+${size} runs past the memfd's end (${end} bytes)` };
   return null;
-}
-
-export function memfdError(
-  fd: number,
-  offset: number,
-  size: number,
-  pageSize: number,
-  syscall: string,
-  ioctl?: string,
-): NodeJS.ErrnoException | null {
-  const p = memfdProblem(fd, offset, size, pageSize);
-  return p ? systemError(p.code, { syscall, ioctl, fd }, p.why) : null;
 }

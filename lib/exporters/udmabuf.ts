@@ -36,7 +36,7 @@ export function udmabufLimits(): { sizeLimitMb: number; listLimit: number } | nu
 }
 
 /** open(/dev/udmabuf) with advice for the two usual failures. */
-export function openUdmabuf(path = UDMABUF_PATH): number {
+function openUdmabuf(path = UDMABUF_PATH): number {
   const b = native();
   try {
     return b.open(path, b.constants.O_RDWR);

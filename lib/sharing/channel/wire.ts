@@ -27,7 +27,7 @@ const HAS_PAYLOAD = 1;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-export function badMessage(message: string): DmaBufError {
+function badMessage(message: string): DmaBufError {
   return new DmaBufError(channelCodes.BAD_MESSAGE, `receive: ${message}; the message was dropped and its fds closed`);
 }
 
