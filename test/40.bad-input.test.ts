@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, cpSync, mkdtempSync, openSync, rmSync, writeFileSync, constants as fsc } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { PAGE_SIZE, allocate, capabilities, fromFd, type DmaBuf } from '../lib';
 import { native } from '../lib/platform/binding';
 import { assertCode, assertSysError, checkFds, count, subjects, isOpen } from './helpers';
@@ -177,8 +177,13 @@ describe('40 bad input', () => {
         if (process.getuid?.() === 0) {
           // root bypasses file modes: ask as nobody, in a child. The checkout may be
           // private (mktemp -d is 0700), so nobody gets its own copy of the library.
+          const root = resolve(LIB, '../..');
           cpSync(LIB, join(dir, 'dist/lib'), { recursive: true });
-          cpSync(resolve(LIB, '../../build/Release/dmabuf.node'), join(dir, 'build/Release/dmabuf.node'));
+          cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+          cpSync(dirname(require.resolve('node-gyp-build')), join(dir, 'node_modules/node-gyp-build'), { recursive: true });
+          // The addon this process loaded: a local build or the prebuild.
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          cpSync((require('node-gyp-build') as { path(d: string): string }).path(root), join(dir, 'build/Release/dmabuf.node'));
           const script = `
             const { allocate } = require(${JSON.stringify(join(dir, 'dist/lib'))});
             try { allocate(4096, { exporter: 'udmabuf', device: ${JSON.stringify(device)} }).close(); console.log(JSON.stringify({ ok: true })); }
