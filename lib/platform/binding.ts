@@ -4,6 +4,7 @@
 // code 'ERR_INVALID_ARG_TYPE'), and turns a failed syscall into an Error shaped like
 // Node's SystemError: `code` ('EINVAL'), `errno` (negative, -22), `syscall`
 // ('ioctl', 'memfd_create', …), and where known `ioctl` ('UDMABUF_CREATE') and `path`.
+import { join } from 'node:path';
 
 export interface NativeConstants {
   readonly PAGE_SIZE: number;
@@ -212,22 +213,24 @@ export interface NativeBinding {
 let cached: NativeBinding | null | undefined;
 let loadError: Error | undefined;
 
+/** The package root: dist/lib/platform/ → ../../.. */
+const ROOT = join(__dirname, '..', '..', '..');
+
+/**
+ * node-gyp-build picks build/Release (a local build) or else the prebuild in
+ * prebuilds/<platform>-<arch>/ that matches this runtime (Node-API, so one per
+ * architecture serves Node 20-24 and Electron).
+ */
 function tryLoad(): NativeBinding | null {
-  const candidates = ['../../../build/Release/dmabuf.node', '../../../build/Debug/dmabuf.node'];
-  for (const c of candidates) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return require(c) as NativeBinding;
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code !== 'MODULE_NOT_FOUND') {
-        loadError = e;
-        return null;
-      }
-      loadError = e;
-    }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const file = (require('node-gyp-build') as { path(dir: string): string }).path(ROOT);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as NativeBinding;
+  } catch (err) {
+    loadError = err as Error;
+    return null;
   }
-  return null;
 }
 
 /** The addon, or null where it is not built or not loadable (non-Linux). */
@@ -243,7 +246,7 @@ export function native(): NativeBinding {
   const why =
     process.platform !== 'linux'
       ? `the native addon is Linux-only (this is ${process.platform})`
-      : `the native addon could not be loaded (${loadError?.message ?? 'not built'}); run "npm rebuild dmabuf"`;
+      : `the native addon could not be loaded (${loadError?.message ?? 'not built'}); reinstall with a C++ compiler present, or run "npm rebuild dmabuf"`;
   const err = new Error(why) as NodeJS.ErrnoException;
   err.code = 'ERR_DMABUF_NO_NATIVE';
   throw err;
