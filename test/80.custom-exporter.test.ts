@@ -16,6 +16,7 @@ import {
   type Segment,
 } from '../lib';
 import { assertCode, assertRejects, checkFds } from './helpers';
+import { assertPending, fakeTimers, loopTurns, probe } from './loop';
 
 type Counted =
   'attach' | 'detach' | 'map' | 'unmap' | 'release' | 'migrate' | 'beginCpuAccess' | 'endCpuAccess' | 'kmap' | 'kunmap' | 'mmap';
@@ -373,17 +374,11 @@ describe('80 custom exporter', () => {
       const ta = a.map();
       const tb = b.map();
       spy.verdict = 'migrate';
-      let done = false;
-      const p = buf.attachAsync({ name: 'strict' }).then((att) => {
-        done = true;
-        return att;
-      });
-      await new Promise((r) => setTimeout(r, 20));
-      assert.equal(done, false);
+      const p = buf.attachAsync({ name: 'strict' });
+      await assertPending(p, 'two mappings are outstanding');
       assert.equal(spy.calls.migrate, 0);
       a.unmap(ta);
-      await new Promise((r) => setTimeout(r, 20));
-      assert.equal(done, false, 'one mapping is still outstanding');
+      await assertPending(p, 'one mapping is still outstanding');
       assert.equal(spy.calls.migrate, 0);
       const before = spy.storage;
       b.unmap(tb);
@@ -404,7 +399,7 @@ describe('80 custom exporter', () => {
       buf.kmap(0);
       spy.verdict = 'migrate';
       const p = buf.attachAsync({ name: 'strict' });
-      await new Promise((r) => setTimeout(r, 20));
+      await assertPending(p, 'a CPU-access bracket and a kmap are outstanding');
       assert.equal(spy.calls.migrate, 0);
       buf.endCpuAccess('write');
       await p;
@@ -417,14 +412,19 @@ describe('80 custom exporter', () => {
       const a = buf.attach({ name: 'a' });
       const t = a.map();
       spy.verdict = 'migrate';
-      const t0 = Date.now();
-      await assertRejects(buf.attachAsync({ name: 'strict' }, { timeout: 50 }), 'ERR_DMABUF_TIMEOUT', /'strict' waited \d+ ms/);
-      const waited = Date.now() - t0;
-      assert.ok(waited >= 45 && waited < 5000, `waited ${waited} ms`);
+      {
+        using clock = fakeTimers();
+        const p = buf.attachAsync({ name: 'strict' }, { timeout: 50 });
+        p.catch(() => {}); // it rejects inside tickAsync(); the probe below reads how
+        await clock.tickAsync(49);
+        await assertPending(p, 'the timeout has not passed yet');
+        await clock.tickAsync(1);
+        await assertRejects(probe(p), 'ERR_DMABUF_TIMEOUT', /'strict' waited 50 ms/);
+      }
       assert.deepEqual(buf.attachments, [a]);
       assert.equal(spy.calls.migrate, 0);
       a.unmap(t);
-      await new Promise((r) => setTimeout(r, 10));
+      await loopTurns();
       assert.equal(spy.calls.migrate, 0, 'a timed-out attach does not migrate later');
       assert.deepEqual(buf.attachments, [a]);
     });
