@@ -5,7 +5,7 @@ import { DmaBufError, codes, systemError } from '../platform/errors';
 import { fdLink, type DmaBufInfo } from '../platform/fdinfo';
 import { checkName, checkSyncFlags } from '../core/kernel-rules';
 import type { Layout } from '../core/layout';
-import { PAGE_SIZE } from '../platform/validate';
+import { PAGE_SIZE } from '../platform/uapi';
 import { FdOps } from './fd-ops';
 import { memfdProblem, sealedMemfd } from './memfd-util';
 import { preferredLayout } from './storage';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { native } from '../platform/binding';
 import { isErrno, withAdvice } from '../platform/errors';
 import type { Layout } from '../core/layout';
-import { PAGE_SIZE } from '../platform/validate';
+import { PAGE_SIZE } from '../platform/uapi';
 import { FdOps } from './fd-ops';
 import { HUGE_PAGE_SIZE, memfdProblem, sealedMemfd } from './memfd-util';
 import { preferredLayout, type StorageOptions } from './storage';
