@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import * as lib from '../lib';
 import { allocate } from '../lib';
 import { native, nativeOrNull } from '../lib/platform/binding';
+import { DRM_IOCTL } from '../lib/devices/drm';
+import { VIDIOC } from '../lib/devices/v4l2';
 import { CPU_ACCESS_FLAGS } from '../lib/platform/validate';
 import { checkName, checkSyncFlags } from '../lib/core/kernel-rules';
 import * as uapi from '../lib/platform/uapi';
@@ -129,6 +131,71 @@ describe('12 uapi: what the kernel decides, in one module', () => {
       assert.deepEqual(accepted, [1, 2, 3, 5, 6, 7]);
       checkName('n'.repeat(uapi.DMA_BUF_NAME_LEN - 1));
       assert.throws(() => checkName('n'.repeat(uapi.DMA_BUF_NAME_LEN)), { code: 'EINVAL' });
+    });
+  });
+
+  describe('ioctl numbers', () => {
+    const generic = uapi.iocLayout('x64');
+
+    it('reproduce the x86-64 values of KERNEL-FACTS §1', () => {
+      const values: Array<[string, number, number]> = [
+        ['DMA_BUF_IOCTL_SYNC', uapi.IOW('b', 0, 8, generic), 0x40086200],
+        ['DMA_BUF_SET_NAME_A', uapi.IOW('b', 1, 4, generic), 0x40046201],
+        ['DMA_BUF_SET_NAME_B', uapi.IOW('b', 1, 8, generic), 0x40086201],
+        ['DMA_BUF_IOCTL_EXPORT_SYNC_FILE', uapi.IOWR('b', 2, 8, generic), 0xc0086202],
+        ['DMA_BUF_IOCTL_IMPORT_SYNC_FILE', uapi.IOW('b', 3, 8, generic), 0x40086203],
+        ['UDMABUF_CREATE', uapi.IOW('u', 0x42, 24, generic), 0x40187542],
+        ['UDMABUF_CREATE_LIST', uapi.IOW('u', 0x43, 8, generic), 0x40087543],
+        ['DMA_HEAP_IOCTL_ALLOC', uapi.IOWR('H', 0, 24, generic), 0xc0184800],
+      ];
+      for (const [name, got, want] of values) assert.equal(got.toString(16), want.toString(16), name);
+      assert.equal(uapi.IO('b', 7, generic), 0x6207);
+      assert.equal(uapi.IOR(0x64, 0, 64, generic), 0x80406400, "DRM_IOCTL_VERSION's direction bits");
+    });
+
+    it('on this machine, the tables drm.ts and v4l2.ts use hold the header values', function () {
+      if (uapi.iocLayout() !== generic) this.skip(); // the values below are the asm-generic ones
+      assert.deepEqual(Object.fromEntries(Object.entries(DRM_IOCTL).map(([k, n]) => [k, n.toString(16)])), {
+        GEM_CLOSE: '40086409',
+        PRIME_HANDLE_TO_FD: 'c00c642d',
+        PRIME_FD_TO_HANDLE: 'c00c642e',
+        MODE_CREATE_DUMB: 'c02064b2',
+        VGEM_FENCE_ATTACH: 'c0106441',
+        VGEM_FENCE_SIGNAL: '40086442',
+      });
+      assert.deepEqual(Object.fromEntries(Object.entries(VIDIOC).map(([k, n]) => [k, n.toString(16)])), {
+        G_FMT: 'c0d05604',
+        REQBUFS: 'c0145608',
+        QBUF: 'c058560f',
+        DQBUF: 'c0585611',
+        STREAMON: '40045612',
+        STREAMOFF: '40045613',
+      });
+    });
+
+    it("the size field is where the addon's _IOC_SIZE reads it", function () {
+      if (!hasNative) this.skip();
+      const request = uapi.IOWR('b', 0xee, 24);
+      assertCode(() => native().ioctl(0, request, new Uint8Array(23)), 'ERR_OUT_OF_RANGE', /at least 24 bytes/);
+    });
+
+    it('powerpc, mips, sparc and alpha: 13 size bits and 3 direction bits', () => {
+      for (const arch of ['ppc', 'ppc64', 'mips', 'mipsel', 'sparc64', 'alpha']) {
+        const l = uapi.iocLayout(arch);
+        assert.equal(uapi.IOR('t', 19, 44, l), 0x402c7413, `${arch}: TCGETS`);
+        assert.equal(uapi.IOW('b', 0, 8, l), 0x80086200, `${arch}: DMA_BUF_IOCTL_SYNC`);
+        assert.equal(uapi.IOWR('H', 0, 24, l), 0xc0184800, `${arch}: DMA_HEAP_IOCTL_ALLOC`);
+        assert.equal(uapi.IO('b', 7, l), 0x20006207, `${arch}: _IOC_NONE has a bit`);
+        assert.throws(() => uapi.IOW('b', 0, 8192, l), RangeError, `${arch}: a size past 13 bits`);
+      }
+      assert.doesNotThrow(() => uapi.IOW('b', 0, 8192, generic));
+      assert.throws(() => uapi.IOW('b', 0, 16384, generic), RangeError);
+    });
+
+    it('an architecture whose layout is not known is refused, not guessed', () => {
+      assertCode(() => uapi.iocLayout('parisc'), 'ERR_DMABUF_NOT_SUPPORTED', /'parisc'/);
+      assertCode(() => uapi.iocLayout('toString'), 'ERR_DMABUF_NOT_SUPPORTED');
+      assert.equal(uapi.iocLayout(), uapi.iocLayout(process.arch));
     });
   });
 });
