@@ -2,7 +2,8 @@
 // the uapi numbers are written once, and nothing else in lib/ writes a page size.
 import assert from 'node:assert/strict';
 import { execSync, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import * as lib from '../lib';
 import { allocate } from '../lib';
 import { native, nativeOrNull } from '../lib/platform/binding';
@@ -15,6 +16,7 @@ import { PAGE_SIZE } from '../lib/platform/uapi';
 import { assertCode, checkFds } from './helpers';
 import type { ChildResult } from './fixtures/page-size-child';
 
+const ROOT = resolve(__dirname, '../..');
 const FIXTURES = join(__dirname, 'fixtures');
 const hasNative = nativeOrNull() !== null;
 
@@ -100,6 +102,37 @@ describe('12 uapi: what the kernel decides, in one module', () => {
         }
       });
     }
+  });
+
+  describe('hugePageSize()', () => {
+    it("is the kernel's default huge page size, one of the sizes it offers", function () {
+      const size = uapi.hugePageSize();
+      let offered: number[];
+      try {
+        offered = readdirSync('/sys/kernel/mm/hugepages').map((d) => Number(/^hugepages-(\d+)kB$/.exec(d)![1]) * 1024);
+      } catch {
+        offered = [];
+      }
+      if (offered.length === 0) {
+        assert.equal(size, null);
+        return;
+      }
+      assert.ok(size !== null && offered.includes(size), `${size} is not one of ${offered}`);
+      assert.equal(size % PAGE_SIZE, 0);
+      assert.equal(uapi.hugePageSize(), size, 'read once');
+    });
+
+    it('a hugetlb memfd that is not whole huge pages: the ftruncate EINVAL names the huge page size', function () {
+      const huge = uapi.hugePageSize();
+      if (!hasNative || huge === null || huge <= PAGE_SIZE) this.skip();
+      assert.throws(
+        () => allocate(PAGE_SIZE, { exporter: 'memfd', hugetlb: true }),
+        (err: NodeJS.ErrnoException) =>
+          err.code === 'EINVAL' &&
+          err.syscall === 'ftruncate' &&
+          err.message.includes(`(${huge}, Hugepagesize in /proc/meminfo); round up to ${huge}`),
+      );
+    });
   });
 
   describe('dma-buf.h numbers', () => {
@@ -196,6 +229,29 @@ describe('12 uapi: what the kernel decides, in one module', () => {
       assertCode(() => uapi.iocLayout('parisc'), 'ERR_DMABUF_NOT_SUPPORTED', /'parisc'/);
       assertCode(() => uapi.iocLayout('toString'), 'ERR_DMABUF_NOT_SUPPORTED');
       assert.equal(uapi.iocLayout(), uapi.iocLayout(process.arch));
+    });
+  });
+
+  describe('the source', () => {
+    const files = (readdirSync(join(ROOT, 'lib'), { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => join(ROOT, 'lib', f));
+
+    it('no file in lib/ but platform/uapi.ts writes a page size or an ioctl encoding', () => {
+      assert.ok(files.length > 20, `found ${files.length} files under ${ROOT}/lib`);
+      const pageSize =
+        /\b(4096|8192|16384|32768|65536)\b|\b0x(1000|4000|10000)\b|<< ?12\b|>> ?12\b|\b0xfff\b|\*\* ?12\b|\b2 \* 1024 \* 1024\b|<< ?30\b/;
+      const found: string[] = [];
+      for (const file of files) {
+        const rel = relative(ROOT, file);
+        if (rel === join('lib', 'platform', 'uapi.ts')) continue;
+        readFileSync(file, 'utf8')
+          .split('\n')
+          .forEach((line, i) => {
+            if (pageSize.test(line)) found.push(`${rel}:${i + 1}: ${line.trim()}`);
+          });
+      }
+      assert.deepEqual(found, []);
     });
   });
 });

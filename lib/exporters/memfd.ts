@@ -11,7 +11,8 @@ import { memfdProblem, sealedMemfd } from './memfd-util';
 import { preferredLayout } from './storage';
 
 export interface MemfdOptions {
-  /** Huge pages (MFD_HUGETLB); size must be a multiple of 2 MiB. */
+  /** Huge pages (MFD_HUGETLB); size must be a multiple of the huge page size (Hugepagesize in
+   *  /proc/meminfo: 2 MiB on x86-64, 32 MiB on arm64 with 16 KiB pages). */
   hugetlb?: boolean;
   /** Allocate at the first use instead of now. */
   deferred?: boolean;

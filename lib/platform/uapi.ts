@@ -1,11 +1,12 @@
 // The kernel's user-space ABI, in one place: the numbers the uapi headers fix
 // (include/uapi/linux/dma-buf.h, the ioctl encoding of asm-generic/ioctl.h and its
-// exceptions) and the ones the running kernel decides (the page size), read at run
-// time. No other file in lib/ writes a page size, a DMA_BUF_SYNC_* flag or an ioctl
+// exceptions) and the ones the running kernel decides (page size, huge page size), read at
+// run time. No other file in lib/ writes a page size, a DMA_BUF_SYNC_* flag or an ioctl
 // encoding.
 //
 // Flags whose values the libc and the architecture decide (O_*, POLL*, MFD_*, F_SEAL_*)
 // come from the addon's C headers: native().constants (native/constants.cc).
+import { readFileSync } from 'node:fs';
 import { DmaBufError, codes } from './errors';
 import { nativeOrNull } from './binding';
 
@@ -26,6 +27,28 @@ const FALLBACK_PAGE_SIZE = 4096;
  * offsets and kmap page numbers are all in these units.
  */
 export const PAGE_SIZE: number = nativeOrNull()?.constants.PAGE_SIZE ?? FALLBACK_PAGE_SIZE;
+
+let hugePage: number | null | undefined;
+
+/**
+ * The default huge page size (Hugepagesize in /proc/meminfo), which MFD_HUGETLB memfds
+ * use; a hugetlbfs file's size must be a multiple of it (ftruncate fails with EINVAL
+ * otherwise). 2 MiB on x86-64 and on arm64 with 4 KiB pages, 32 MiB on arm64 with 16 KiB
+ * pages. null where the kernel has no hugetlbfs (or /proc cannot be read). Fixed at boot
+ * (default_hugepagesz=), so read once.
+ */
+export function hugePageSize(): number | null {
+  if (hugePage === undefined) {
+    let kb: RegExpExecArray | null = null;
+    try {
+      kb = /^Hugepagesize:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'latin1'));
+    } catch {
+      // no /proc: no huge pages we can name
+    }
+    hugePage = kb ? Number(kb[1]) * 1024 : null;
+  }
+  return hugePage;
+}
 
 // ---------------------------------------------------------------------------------------
 // include/uapi/linux/dma-buf.h: the same on every architecture
