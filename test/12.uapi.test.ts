@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import * as lib from '../lib';
 import { allocate } from '../lib';
-import { native, nativeOrNull } from '../lib/platform/binding';
+import { native, nativeOrNull, type NativeConstants } from '../lib/platform/binding';
 import { DRM_IOCTL } from '../lib/devices/drm';
 import { VIDIOC } from '../lib/devices/v4l2';
 import { CPU_ACCESS_FLAGS } from '../lib/platform/validate';
@@ -102,6 +102,35 @@ describe('12 uapi: what the kernel decides, in one module', () => {
         }
       });
     }
+  });
+
+  describe("the addon's constants", () => {
+    it('are exactly the ones NativeConstants declares', function () {
+      if (!hasNative) this.skip();
+      // A Record over keyof NativeConstants: the compiler rejects a missing or an extra name.
+      const declared: Record<keyof NativeConstants, true> = {
+        PAGE_SIZE: true,
+        MFD_CLOEXEC: true,
+        MFD_ALLOW_SEALING: true,
+        MFD_HUGETLB: true,
+        F_SEAL_SHRINK: true,
+        F_SEAL_WRITE: true,
+        F_SEAL_FUTURE_WRITE: true,
+        O_RDONLY: true,
+        O_RDWR: true,
+        O_CLOEXEC: true,
+        O_NONBLOCK: true,
+        POLLIN: true,
+        POLLOUT: true,
+        DMA_BUF_MAGIC: true,
+        UDMABUF_FLAGS_CLOEXEC: true,
+      };
+      const c = native().constants as unknown as Record<string, unknown>;
+      assert.deepEqual(Object.keys(c).sort(), Object.keys(declared).sort());
+      for (const [k, v] of Object.entries(c)) assert.ok(Number.isInteger(v), `${k}: ${v}`);
+      assert.equal(c.DMA_BUF_MAGIC, 0x444d4142);
+      assert.equal(c.UDMABUF_FLAGS_CLOEXEC, 1);
+    });
   });
 
   describe('hugePageSize()', () => {
