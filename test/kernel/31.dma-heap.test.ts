@@ -43,7 +43,7 @@ function selftest(heap: string): void {
     assert.equal(buf.mmap()[ONE_MIB - 1], 0xff);
   });
 
-  for (const size of [4096, ONE_MIB]) {
+  for (const size of [PAGE_SIZE, ONE_MIB]) {
     it(`alloc_zeroed ${size}: 32 buffers dirtied and freed, then 32 new ones are all zero`, () => {
       for (let i = 0; i < 32; i++) {
         using buf = allocate(size, { exporter: 'dma-heap', heap });
