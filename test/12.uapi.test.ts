@@ -21,7 +21,7 @@ const FIXTURES = join(__dirname, 'fixtures');
 const hasNative = nativeOrNull() !== null;
 
 /** The library in a child whose addon reports `pageSize` as the page size. */
-function withPageSize(pageSize: number): ChildResult {
+function withPageSize(pageSize: number | 'unloadable'): ChildResult {
   const r = spawnSync(process.execPath, ['-r', join(FIXTURES, 'fake-page-size.js'), join(FIXTURES, 'page-size-child.js')], {
     env: { ...process.env, DMABUF_FAKE_PAGE_SIZE: String(pageSize) },
     encoding: 'utf8',
@@ -52,6 +52,17 @@ describe('12 uapi: what the kernel decides, in one module', () => {
         () => allocate(size, { exporter: 'memory' }),
         (err: Error) => err.message.includes(`(${PAGE_SIZE})`) && err.message.includes(`round up to ${4 * PAGE_SIZE}`),
       );
+    });
+
+    it('where the addon cannot load, the memory exporter alone runs, with 4096-byte pages', function () {
+      this.timeout(60000);
+      const r = withPageSize('unloadable');
+      assert.equal(r.PAGE_SIZE, 4096);
+      assert.deepEqual(r.exporterList, ['memory']);
+      const pages = [0, 1, 2, 3].map((i) => ({ offset: i * 4096, length: 4096 }));
+      assert.deepEqual(r.exporters.memory?.layout, pages);
+      assert.equal(r.exporters.memory?.kmapLength, 4096);
+      assert.deepEqual(r.exporters.memory?.afterKunmap, [12, 99]);
     });
 
     for (const pageSize of [16384, 65536]) {
