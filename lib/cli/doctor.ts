@@ -191,7 +191,12 @@ export function renderDoctor(r: DoctorReport, c: ReturnType<typeof colours>): st
       `dmabuf doctor: Linux ${s.kernel}${s.machine ? `, ${s.machine}` : ''} (Node ${s.arch}), page size ${s.pageSize}, Node ${s.node}`,
     ) + (s.root !== '/' ? ` ${c.dim(`(tree under ${s.root})`)}` : ''),
   );
-  row(r.native.loaded, 'native addon', r.native.loaded ? 'loaded' : (r.native.error ?? 'not loaded'));
+  row(r.native.loaded, 'native addon', r.native.loaded ? 'loaded' : (r.native.error ?? 'not loaded').split('\n')[0], {
+    ok: r.native.loaded,
+    fix: r.native.error?.startsWith('Linux-only')
+      ? undefined
+      : 'npm rebuild dmabuf (needs python3, make and g++); Linux x64 and arm64 have prebuilds',
+  });
   const cfg = r.kernelConfig;
   const set = Object.entries(cfg.options)
     .filter(([, v]) => v !== null)

@@ -91,13 +91,13 @@ export function capabilities(): Capabilities {
   const nativeWhy = b
     ? undefined
     : linux
-      ? `the native addon is not loaded (${err?.message ?? 'not built'})`
+      ? `the native addon is not loaded (${err?.message.split('\n')[0] ?? 'not built'})`
       : `the native addon is Linux-only (this is ${process.platform})`;
   const sync = linux && b ? syncFileSupport(facts) : { ok: false, check: 'inferred' as const, why: nativeWhy };
   const externalBuffers = b ? b.externalBuffersAllowed() : true;
   const found = { udmabuf: explainUdmabuf(facts), heaps: explainHeaps(facts) };
   const why: CapabilityReasons = {
-    native: nativeWhy,
+    native: nativeWhy && linux ? `${nativeWhy}; fix: npm rebuild dmabuf (needs python3, make and g++)` : nativeWhy,
     udmabuf: said(found.udmabuf),
     heaps: said(found.heaps),
     syncFile: said(sync),
