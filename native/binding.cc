@@ -87,6 +87,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set(name, Napi::Function::New(env, cb, name));
   };
   exports.Set("constants", Constants(env));
+  RegisterErrors(env, exports);
   FdWatcher::Init(env, exports);
   InitChannel(env, exports);
   InitFences(env, exports);

@@ -1,7 +1,7 @@
 // The one loader of the native addon. Everything native is declared here; no `any`.
 //
-// Every native function is synchronous, validates its argument types (TypeError,
-// code 'ERR_INVALID_ARG_TYPE'), and turns a failed syscall into an Error shaped like
+// Every native function is synchronous, validates its arguments (TypeError, code
+// 'ERR_INVALID_ARG_TYPE'; RangeError, code 'ERR_OUT_OF_RANGE'), and turns a failed syscall into an Error shaped like
 // Node's SystemError: `code` ('EINVAL'), `errno` (negative, -22), `syscall`
 // ('ioctl', 'memfd_create', …), and where known `ioctl` ('UDMABUF_CREATE') and `path`.
 
@@ -77,8 +77,20 @@ export interface NativeSyncFileInfo {
   fences: NativeFenceInfo[];
 }
 
+/** One errno the addon knows: Linux's name for it and its description, as errors show them. */
+export interface NativeErrno {
+  /** Negative, as Node's `err.errno`: -22. */
+  readonly errno: number;
+  /** 'EINVAL'. */
+  readonly code: string;
+  /** 'invalid argument' (strerror, lower-cased as libuv words it). */
+  readonly description: string;
+}
+
 export interface NativeBinding {
   readonly constants: NativeConstants;
+  /** Every errno name native/errors.cc knows: the table both native and JS errno errors are made from. */
+  readonly errnos: readonly NativeErrno[];
   /** new FdWatcher(fd, cb): cb(status, events) runs on the event loop; status is 0 or -errno.
    *  Fails (EPERM, syscall uv_poll_init) for fds epoll cannot watch, such as memfds and regular files. */
   readonly FdWatcher: new (fd: number, callback: (status: number, events: number) => void) => NativeFdWatcher;
