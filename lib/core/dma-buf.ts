@@ -1,7 +1,7 @@
 // DmaBuf: the object model. One state machine for every exporter: references,
 // attachments and their mappings, CPU-access brackets, kmaps, release exactly once.
 import { isMainThread } from 'node:worker_threads';
-import { DmaBufError, codes, closedError, systemError, argType } from '../platform/errors';
+import { DmaBufError, codes, closedError, systemError, argType, argValueMessage } from '../platform/errors';
 import { validateDevice, type Device, type Segment } from './layout';
 import type { AttachmentInfo, DmaBufOps } from './ops';
 import type { DmaBufInfo } from '../platform/fdinfo';
@@ -92,10 +92,10 @@ export class Attachment implements AttachmentInfo, Disposable {
   unmap(table: SgTable, direction?: DmaDirection): void {
     if (this.#buf.closed) throw closedError('unmap');
     if (!this.#tables.has(table)) {
-      throw new DmaBufError(codes.INVALID_ARG_VALUE, `unmap: this table is not mapped by the attachment of '${this.device.name}'`);
+      throw argValueMessage(`unmap: this table is not mapped by the attachment of '${this.device.name}'`);
     }
     if (direction !== undefined && v.dmaDirection(direction) !== table.direction) {
-      throw new DmaBufError(codes.INVALID_ARG_VALUE, `unmap: the table was mapped '${table.direction}', not '${direction}'`);
+      throw argValueMessage(`unmap: the table was mapped '${table.direction}', not '${direction}'`);
     }
     this.#buf[kOps].unmap(this, table.segments, table.direction);
     this.#tables.delete(table);
@@ -394,7 +394,7 @@ export class DmaBuf implements Disposable {
     const p = v.page(page, this.size);
     const views = this.#kmaps.get(p);
     const i = views ? (view === undefined ? views.length - 1 : views.indexOf(view)) : -1;
-    if (!views || i < 0) throw new DmaBufError(codes.INVALID_ARG_VALUE, `kunmap: page ${p} is not kmapped${view ? ' by this view' : ''}`);
+    if (!views || i < 0) throw argValueMessage(`kunmap: page ${p} is not kmapped${view ? ' by this view' : ''}`);
     const [vw] = views.splice(i, 1);
     if (views.length === 0) this.#kmaps.delete(p);
     this[kOps].kunmap?.(p, vw);

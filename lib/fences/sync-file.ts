@@ -1,7 +1,7 @@
 // sync_file: an fd that signals when its fences have (DMA_BUF_IOCTL_EXPORT_SYNC_FILE,
 // SYNC_IOC_MERGE, SYNC_IOC_FILE_INFO). Waited on through the event loop.
 import { native } from '../platform/binding';
-import { DmaBufError, codes, closedError } from '../platform/errors';
+import { DmaBufError, argType, codes, closedError } from '../platform/errors';
 import { READABLE, Readiness } from './readiness';
 import * as v from '../platform/validate';
 
@@ -99,7 +99,7 @@ export class SyncFile implements Disposable {
 
   /** SYNC_IOC_MERGE: a new sync_file that signals when both have. */
   merge(other: SyncFile, name = 'dmabuf-merge'): SyncFile {
-    if (!(other instanceof SyncFile)) throw new DmaBufError(codes.INVALID_ARG_TYPE, 'The "other" argument must be a SyncFile');
+    if (!(other instanceof SyncFile)) throw argType('other', 'an instance of SyncFile', other);
     v.str(name, 'name');
     return new SyncFile(native().syncFileMerge(this.fd, other.fd, name));
   }

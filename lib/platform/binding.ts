@@ -4,6 +4,7 @@
 // 'ERR_INVALID_ARG_TYPE'; RangeError, code 'ERR_OUT_OF_RANGE'), and turns a failed syscall into an Error shaped like
 // Node's SystemError: `code` ('EINVAL'), `errno` (negative, -22), `syscall`
 // ('ioctl', 'memfd_create', …), and where known `ioctl` ('UDMABUF_CREATE') and `path`.
+import { DmaBufError, codes } from './codes';
 
 export interface NativeConstants {
   readonly PAGE_SIZE: number;
@@ -235,9 +236,7 @@ export function native(): NativeBinding {
     process.platform !== 'linux'
       ? `the native addon is Linux-only (this is ${process.platform})`
       : `the native addon could not be loaded (${loadError?.message ?? 'not built'}); run "npm rebuild dmabuf"`;
-  const err = new Error(why) as NodeJS.ErrnoException;
-  err.code = 'ERR_DMABUF_NO_NATIVE';
-  throw err;
+  throw new DmaBufError(codes.NO_NATIVE, why);
 }
 
 /** Why native() would fail, or undefined when it loads. */

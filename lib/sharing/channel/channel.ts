@@ -15,9 +15,9 @@ import { EventEmitter } from 'node:events';
 import { fromFd } from '../../exporters/registry';
 import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from '../../platform/binding';
 import { DmaBuf } from '../../core/dma-buf';
-import { DmaBufError, argType, codes } from '../../platform/errors';
+import { DmaBufError, argType, codes, illegalConstructor, outOfRange } from '../../platform/errors';
 import * as v from '../../platform/validate';
-import { HEADER, MAX_BUFFERS, MAX_PAYLOAD, channelCodes, decode, encode } from './wire';
+import { HEADER, MAX_BUFFERS, MAX_PAYLOAD, decode, encode } from './wire';
 import {
   BATCH,
   UV_DISCONNECT,
@@ -46,7 +46,7 @@ interface Outgoing {
 }
 
 function channelClosed(message: string): DmaBufError {
-  return new DmaBufError(channelCodes.CHANNEL_CLOSED, message);
+  return new DmaBufError(codes.CHANNEL_CLOSED, message);
 }
 
 /** The fd of a buffer to send, with the errors a sender needs. */
@@ -92,8 +92,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
 
   /** @internal Channels come from Channel.pair(), Channel.fromFd(), connect() and listen(). */
   constructor(token: symbol, fd: number, options: ChannelOptions, peer?: PeerCredentials) {
-    if (token !== kCreate)
-      throw new DmaBufError('ERR_ILLEGAL_CONSTRUCTOR', 'Illegal constructor: use Channel.pair(), Channel.fromFd(), connect() or listen()');
+    if (token !== kCreate) throw illegalConstructor('Channel.pair(), Channel.fromFd(), connect() or listen()');
     super();
     this.#b = native();
     this.#hwm = hwmOption(options);
@@ -188,10 +187,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
       const list: readonly unknown[] = buffers instanceof DmaBuf ? [buffers] : buffers;
       if (!Array.isArray(list)) throw argType('buffers', 'a DmaBuf or an array of DmaBuf', buffers);
       if (list.length > MAX_BUFFERS) {
-        throw new DmaBufError(
-          codes.OUT_OF_RANGE,
-          `The value of "buffers.length" is out of range. It must be <= ${MAX_BUFFERS} (SCM_MAX_FD, fds per message). Received ${list.length}`,
-        );
+        throw outOfRange('buffers.length', `<= ${MAX_BUFFERS} (SCM_MAX_FD, fds per message)`, list.length);
       }
       fds = list.map(fdOf);
       data = encode(list.length, payload);
@@ -213,7 +209,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     if (this.#queue.length >= this.#hwm) {
       return Promise.reject(
         new DmaBufError(
-          channelCodes.QUEUE_FULL,
+          codes.QUEUE_FULL,
           `send: ${this.#queue.length} message(s) already wait for room in the socket (highWaterMark ${this.#hwm}); ` +
             "await earlier sends or wait for 'drain'",
         ),

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { native, type NativeBinding, type NativeFdWatcher } from '../../platform/binding';
-import { DmaBufError, argType, codes } from '../../platform/errors';
+import { DmaBufError, argType, codes, illegalConstructor } from '../../platform/errors';
 import * as v from '../../platform/validate';
 import { Channel } from './channel';
 import {
@@ -34,7 +34,7 @@ export class ChannelServer extends EventEmitter implements Disposable {
 
   /** @internal */
   constructor(token: symbol, path: string, fd: number, options: ListenOptions) {
-    if (token !== kCreate) throw new DmaBufError('ERR_ILLEGAL_CONSTRUCTOR', 'Illegal constructor: use listen()');
+    if (token !== kCreate) throw illegalConstructor('listen()');
     super();
     this.path = path;
     this.#b = native();

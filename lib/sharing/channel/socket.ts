@@ -1,6 +1,5 @@
 // What channels and servers share: their options, the socket handles and the safety
 // net that closes a socket dropped without close() (or left open by a worker's end).
-import { getSystemErrorName } from 'node:util';
 import { isMainThread } from 'node:worker_threads';
 import { native, type NativeBinding, type NativeFdWatcher } from '../../platform/binding';
 import { systemError } from '../../platform/errors';
@@ -101,7 +100,7 @@ export function isPeerGone(err: unknown): boolean {
 }
 
 export function errnoError(errno: number, syscall: string, fd: number, detail?: string): NodeJS.ErrnoException {
-  return systemError(getSystemErrorName(errno) as 'EINVAL', { syscall, fd }, detail);
+  return systemError(errno, { syscall, fd }, detail);
 }
 
 export function hwmOption(o: ChannelOptions): number {
