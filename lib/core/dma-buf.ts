@@ -76,7 +76,7 @@ export class Attachment implements AttachmentInfo, Disposable {
   /** dma_buf_map_attachment: the scatter-gather table for this device. */
   map(direction: DmaDirection = 'bidirectional'): SgTable {
     const dir = v.dmaDirection(direction);
-    if (this.#buf.closed) throw closedError('map');
+    if (this.#buf.closed) throw closedError('Attachment', 'map');
     if (this.#detached || !this.#buf.attachments.includes(this))
       throw new DmaBufError(
         codes.NOT_ATTACHED,
@@ -90,7 +90,7 @@ export class Attachment implements AttachmentInfo, Disposable {
 
   /** dma_buf_unmap_attachment. */
   unmap(table: SgTable, direction?: DmaDirection): void {
-    if (this.#buf.closed) throw closedError('unmap');
+    if (this.#buf.closed) throw closedError('Attachment', 'unmap');
     if (!this.#tables.has(table)) {
       throw argValueMessage(`unmap: this table is not mapped by the attachment of '${this.device.name}'`);
     }
@@ -299,7 +299,7 @@ export class DmaBuf implements Disposable {
   /** dma_buf_attach that, when the storage must move for this device, waits until every
    *  mapping, CPU-access bracket and kmap has ended, then migrates (contents preserved). */
   async attachAsync(device: Device, options: WaitOptions = {}): Promise<Attachment> {
-    this.#check('attach');
+    this.#check('attachAsync');
     const dev = validateDevice(device);
     const timeout = options.timeout === undefined ? undefined : v.integer(options.timeout, 'options.timeout');
     const att = new Attachment(this, dev);
@@ -312,7 +312,7 @@ export class DmaBuf implements Disposable {
         this.#attachments.delete(att);
         throw err;
       }
-      if (this.#closed) throw closedError('attach');
+      if (this.#closed) throw closedError('DmaBuf', 'attachAsync');
     }
     this.#migrate(att);
     return att;
@@ -488,7 +488,7 @@ export class DmaBuf implements Disposable {
   }
 
   #check(what: string): void {
-    if (this.#closed) throw closedError(what);
+    if (this.#closed) throw closedError('DmaBuf', what);
   }
 
   #kmap(what: 'kmap' | 'kmapAtomic', page: number): Uint8Array {

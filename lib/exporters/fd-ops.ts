@@ -166,7 +166,7 @@ export abstract class FdOps extends StorageOps<number> {
   }
 
   protected free(fd: number): void {
-    this.#readiness?.close('beginCpuAccessAsync');
+    this.#readiness?.close('DmaBuf', 'beginCpuAccessAsync');
     this.#readiness = null;
     this.#unmapViews();
     native().close(fd);

@@ -61,7 +61,12 @@ export class SyncFile implements Disposable {
   }
 
   get fd(): number {
-    if (this.#fd < 0) throw closedError('fd');
+    return this.#live('fd');
+  }
+
+  /** The fd, or ERR_DMABUF_CLOSED naming `op`. */
+  #live(op: string): number {
+    if (this.#fd < 0) throw closedError('SyncFile', op);
     return this.#fd;
   }
 
@@ -71,12 +76,13 @@ export class SyncFile implements Disposable {
 
   /** Whether every fence has signalled (poll POLLIN, without waiting). */
   get signaled(): boolean {
+    this.#live('signaled');
     return this.#ready.ready(READABLE);
   }
 
   /** SYNC_IOC_FILE_INFO. */
   info(): SyncFileInfo {
-    const raw = native().syncFileInfo(this.fd);
+    const raw = native().syncFileInfo(this.#live('info'));
     return {
       name: raw.name,
       ...status(raw.status),
@@ -87,6 +93,7 @@ export class SyncFile implements Disposable {
   /** Resolves when every fence has signalled; ERR_DMABUF_TIMEOUT after `timeout` ms. */
   wait(options: { timeout?: number } = {}): Promise<void> {
     const timeout = options.timeout === undefined ? -1 : v.integer(options.timeout, 'options.timeout');
+    this.#live('wait');
     return this.#ready.wait(READABLE, timeout, 'SyncFile.wait');
   }
 
@@ -94,19 +101,19 @@ export class SyncFile implements Disposable {
   waitSync(timeoutMs = -1): boolean {
     v.integer(timeoutMs, 'timeoutMs', -1, 0x7fffffff);
     const b = native();
-    return (b.poll(this.fd, b.constants.POLLIN, timeoutMs) & b.constants.POLLIN) !== 0;
+    return (b.poll(this.#live('waitSync'), b.constants.POLLIN, timeoutMs) & b.constants.POLLIN) !== 0;
   }
 
   /** SYNC_IOC_MERGE: a new sync_file that signals when both have. */
   merge(other: SyncFile, name = 'dmabuf-merge'): SyncFile {
     if (!(other instanceof SyncFile)) throw argType('other', 'an instance of SyncFile', other);
     v.str(name, 'name');
-    return new SyncFile(native().syncFileMerge(this.fd, other.fd, name));
+    return new SyncFile(native().syncFileMerge(this.#live('merge'), other.fd, name));
   }
 
   close(): void {
     if (this.#fd < 0) return;
-    this.#ready.close('SyncFile.wait');
+    this.#ready.close('SyncFile', 'wait');
     native().close(this.#fd);
     this.#fd = -1;
   }

@@ -96,9 +96,8 @@ const closedStates = {
 export type ClosedKind = keyof typeof closedStates;
 
 /** ERR_DMABUF_CLOSED, naming the object and the operation: "SyncFile.wait: the sync_file is closed". */
-export function closedError(kind: ClosedKind | string, op?: string): DmaBufError {
-  if (op === undefined) return new DmaBufError(codes.CLOSED, `${kind}: the dma-buf has been released`); // TEMP
-  return new DmaBufError(codes.CLOSED, `${kind}.${op}: ${closedStates[kind as ClosedKind]}`);
+export function closedError(kind: ClosedKind, op: string): DmaBufError {
+  return new DmaBufError(codes.CLOSED, `${kind}.${op}: ${closedStates[kind]}`);
 }
 
 // ---- kernel failures --------------------------------------------------------------

@@ -111,7 +111,7 @@ export class FrameProducer implements Disposable {
 
   /** A free frame, with a write bracket open; waits while the consumer holds them all. */
   async acquire(options: { timeout?: number } = {}): Promise<Frame> {
-    if (this.#closed) throw closedError('acquire');
+    if (this.#closed) throw closedError('FrameProducer', 'acquire');
     const timeout = options.timeout === undefined ? undefined : v.integer(options.timeout, 'options.timeout');
     const frame =
       this.#take() ??
@@ -139,7 +139,7 @@ export class FrameProducer implements Disposable {
   /** Ends the write bracket and hands the frame to the consumer. */
   async submit(frame: Frame, meta?: unknown, options: SubmitOptions = {}): Promise<void> {
     if (!(frame instanceof Frame)) throw argType('frame', 'a Frame from acquire()', frame);
-    if (this.#closed) throw closedError('submit');
+    if (this.#closed) throw closedError('FrameProducer', 'submit');
     const slot = this.#slots[frame.index];
     if (slot?.state !== 'acquired' || slot.frame !== frame) {
       throw stateError(
@@ -161,7 +161,7 @@ export class FrameProducer implements Disposable {
   /** Releases the buffers (the consumer's imports stay valid until it closes them). */
   close(): void {
     if (this.#closed) return;
-    this.#fail(closedError('acquire'));
+    this.#fail(closedError('FrameProducer', 'acquire'));
   }
 
   [Symbol.dispose](): void {
@@ -292,7 +292,7 @@ export class FrameConsumer implements Disposable, AsyncIterable<ReceivedFrame> {
 
   /** The next submitted frame, with its fences waited for and a read bracket open; null at the end. */
   async next(options: { timeout?: number } = {}): Promise<ReceivedFrame | null> {
-    if (this.#closed) throw closedError('next');
+    if (this.#closed) throw closedError('FrameConsumer', 'next');
     const f =
       this.#queue.shift() ??
       (this.#ended ? null : await new Promise<{ index: number; seq: number; meta: unknown } | null>((r) => this.#waiters.push(r)));
