@@ -481,10 +481,13 @@ describe('45 channel', () => {
         assert.equal(m.payload, 'good', 'the channel went on after the bad messages');
         closeAllBuffers(m);
         assert.equal(errors.length, 2);
-        assert.equal(errors[0].code, 'ERR_DMABUF_NOT_DMABUF');
-        assert.match(errors[0].message, /buffer 0 of 1 .*fifo/);
-        assert.equal(errors[1].code, 'ERR_DMABUF_NOT_DMABUF');
-        assert.match(errors[1].message, /buffer 1 of 2 .*dropped.*\/file/);
+        // The message is the bad one (ERR_DMABUF_BAD_MESSAGE); why its buffer failed is the cause.
+        assert.equal(errors[0].code, 'ERR_DMABUF_BAD_MESSAGE');
+        assert.equal((errors[0].cause as NodeJS.ErrnoException).code, 'ERR_DMABUF_NOT_DMABUF');
+        assert.match(errors[0].message, /buffer 0 of 1 .*fifo.*dropped/);
+        assert.equal(errors[1].code, 'ERR_DMABUF_BAD_MESSAGE');
+        assert.equal((errors[1].cause as NodeJS.ErrnoException).code, 'ERR_DMABUF_NOT_DMABUF');
+        assert.match(errors[1].message, /buffer 1 of 2 .*\/file.*dropped/);
         assert.equal(openFds(), before, 'every fd that arrived was closed, the memfd imported before the file too');
       } finally {
         ch.close();

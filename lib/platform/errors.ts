@@ -213,12 +213,6 @@ export function explained(err: unknown, more: Partial<SystemErrorFields> & { det
   return systemError(err.errno, { syscall, ioctl, path, fd, ...fields }, detail, advice);
 }
 
-/** TEMP */
-export function withAdvice<E extends Error>(err: E, advice: string): E {
-  err.message = `${err.message}. ${advice}`;
-  return err;
-}
-
 export function isErrno(err: unknown, code: string): err is NodeJS.ErrnoException {
   return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
 }

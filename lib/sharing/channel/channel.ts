@@ -17,7 +17,7 @@ import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived }
 import { DmaBuf } from '../../core/dma-buf';
 import { DmaBufError, argType, codes, illegalConstructor, outOfRange } from '../../platform/errors';
 import * as v from '../../platform/validate';
-import { HEADER, MAX_BUFFERS, MAX_PAYLOAD, decode, encode } from './wire';
+import { HEADER, MAX_BUFFERS, MAX_PAYLOAD, badMessage, decode, encode } from './wire';
 import {
   BATCH,
   UV_DISCONNECT,
@@ -375,9 +375,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
       } catch (err) {
         for (const done of buffers) done.close();
         closeAll(b, fds.slice(i));
-        const e = err as Error;
-        e.message = `receive: buffer ${i} of ${fds.length} in a message cannot be imported, so the message was dropped and all its fds closed: ${e.message}`;
-        throw e;
+        throw badMessage(`buffer ${i} of ${fds.length} cannot be imported (${(err as Error).message})`, err);
       }
     }
     return { buffers, payload };

@@ -24,8 +24,13 @@ const HAS_PAYLOAD = 1;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-export function badMessage(message: string): DmaBufError {
-  return new DmaBufError(codes.BAD_MESSAGE, `receive: ${message}; the message was dropped and its fds closed`);
+/** ERR_DMABUF_BAD_MESSAGE; `cause`: why, when a buffer in it could not be imported. */
+export function badMessage(message: string, cause?: unknown): DmaBufError {
+  return new DmaBufError(
+    codes.BAD_MESSAGE,
+    `receive: ${message}; the message was dropped and its fds closed`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** The record for a message of `count` buffers and `payload` (undefined: none). */
