@@ -12,6 +12,15 @@ const SYNC_START = 0;
 const SYNC_END = 4;
 const COPY_CHUNK = 1 << 20;
 
+/** ERR_DMABUF_NO_EXTERNAL_BUFFERS where mapView cannot make external ArrayBuffers (the addon's own check stays as a backstop). */
+function checkViewsAllowed(op: 'mmap' | 'kmap'): void {
+  if (native().externalBuffersAllowed()) return;
+  throw new DmaBufError(
+    codes.NO_EXTERNAL_BUFFERS,
+    `${op}: this runtime forbids external ArrayBuffers (e.g. Electron's V8 memory cage), or copy mode is forced; use read()/write() copies instead`,
+  );
+}
+
 export abstract class FdOps extends StorageOps<number> {
   /** Mapping handle of the whole buffer, for mmap() and read()/write(). */
   #whole = 0;
@@ -43,7 +52,10 @@ export abstract class FdOps extends StorageOps<number> {
   }
 
   mmap(): Uint8Array {
-    if (this.#wholeView === null) this.#wholeView = new Uint8Array(native().mapView(this.#wholeHandle()));
+    if (this.#wholeView === null) {
+      checkViewsAllowed('mmap');
+      this.#wholeView = new Uint8Array(native().mapView(this.#wholeHandle()));
+    }
     return this.#wholeView;
   }
 
@@ -58,6 +70,7 @@ export abstract class FdOps extends StorageOps<number> {
   /** Maps from offset 0 and views one page (a one-page ArrayBuffer): DRM's shmem helpers
    *  (vgem PRIME exports) ignore mmap's page offset and would show page 0 at any offset. */
   kmap(page: number): Uint8Array {
+    checkViewsAllowed('kmap');
     const b = native();
     const h = b.mmap(this.storage(), PAGE_SIZE, 0, this.writable, page * PAGE_SIZE);
     try {
