@@ -1,5 +1,7 @@
 #include "errors.h"
 
+#include <uv.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -42,9 +44,15 @@ const char* ErrnoName(int e) {
   return "UNKNOWN";
 }
 
-// "Invalid argument" → "invalid argument", as libuv words it.
+// libuv's words where libuv knows the errno ("resource busy or locked"), so that these
+// messages read as Node's own (fs, net) do; otherwise strerror's, lower-cased as libuv
+// words them ("File descriptor in bad state" → "file descriptor in bad state").
 std::string Description(int e) {
-  std::string s = std::strerror(e);
+  char buf[128];
+  uv_strerror_r(-e, buf, sizeof buf);
+  std::string s = buf;
+  if (s.rfind("Unknown system error", 0) != 0) return s;
+  s = std::strerror(e);
   if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
   return s;
 }
