@@ -1,9 +1,10 @@
 // The one loader of the native addon. Everything native is declared here; no `any`.
 //
 // Every native function is synchronous, validates its arguments (TypeError, code
-// 'ERR_INVALID_ARG_TYPE'; RangeError, code 'ERR_OUT_OF_RANGE'), and turns a failed syscall into an Error shaped like
-// Node's SystemError: `code` ('EINVAL'), `errno` (negative, -22), `syscall`
-// ('ioctl', 'memfd_create', …), and where known `ioctl` ('UDMABUF_CREATE') and `path`.
+// 'ERR_INVALID_ARG_TYPE'; RangeError, code 'ERR_OUT_OF_RANGE'), and turns a failed
+// syscall into an Error shaped like Node's SystemError: `code` ('EINVAL'), `errno`
+// (negative, -22), `syscall` ('ioctl', 'memfd_create', …), and where known `ioctl`
+// ('UDMABUF_CREATE') and `path`.
 import { DmaBufError, codes } from './codes';
 
 export interface NativeConstants {

@@ -1,9 +1,10 @@
 // The library's error factories. Shapes as Node core makes them:
 // - kernel failures (and the fallback exporters' imitations of them) are SystemError-shaped
 //   Errors: `code` 'EINVAL', `errno` -22, `syscall` 'ioctl', and where known `ioctl`, `path`,
-//   `fd`; message "EINVAL: invalid argument, ioctl(DMA_BUF_IOCTL_SYNC)". One factory,
-//   systemError(), fed by the addon's own errno table (native/errors.cc), which also makes
-//   the native errors, so both agree to the letter;
+//   `fd`; message "EINVAL: invalid argument, ioctl(DMA_BUF_IOCTL_SYNC)". In JS they come
+//   from one factory, systemError(), fed by the errno table the addon's own ErrnoError
+//   (native/errors.cc) uses, in the same format, so both agree to the letter
+//   (test/05.errors checks it);
 // - bad arguments are TypeErrors (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE) and
 //   RangeErrors (ERR_OUT_OF_RANGE) worded as Node words them;
 // - misuse of the object model is a DmaBufError with an ERR_DMABUF_* code.
