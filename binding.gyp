@@ -4,16 +4,24 @@
     'conditions': [
       ['OS=="linux"', {
         'sources': [
+          # registration, the one error factory, then one glue file per area
           'native/binding.cc',
+          'native/constants.cc',
           'native/errors.cc',
-          'native/mapping.cc',
-          'native/watcher.cc',
+          'native/fd.cc',
+          'native/dmabuf.cc',
           'native/fence.cc',
-          'native/sys/sync_file.cc',
+          'native/mapping.cc',
+          'native/socket.cc',
+          'native/transfer.cc',
+          'native/watcher.cc',
+          'native/testing.cc',
+          # plain syscalls, no Node headers
           'native/sys/fd.cc',
           'native/sys/dmabuf.cc',
-          'native/channel.cc',
+          'native/sys/sync_file.cc',
           'native/sys/socket.cc',
+          'native/sys/seam.cc',
         ],
         'include_dirs': ["<!(node -p \"require('node-addon-api').include_dir\")"],
         # _ALL: a stray std::exception (e.g. bad_alloc) becomes a JS Error, not an abort.

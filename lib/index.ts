@@ -1,12 +1,14 @@
 // dmabuf: real Linux dma-buf buffers for Node.js.
 export { DmaBuf, Attachment, CpuAccessGuard, type SgTable, type WaitOptions } from './core/dma-buf';
-export { allocate, fromFd, registerExporter, type AllocateOptions, type FromFdOptions, type ExporterFactory } from './exporters/registry';
+export { allocate } from './exporters/allocate';
+export { fromFd, type FromFdOptions } from './exporters/from-fd';
+export { registerExporter, type AllocateOptions, type ExporterFactory } from './exporters/registry';
 export { capabilities, type Capabilities, type BuiltinExporter } from './exporters/capabilities';
 export { DmaBufError, codes, type DmaBufErrorCode } from './platform/errors';
 export type { DmaBufOps, AttachmentInfo } from './core/ops';
 export type { Device, DeviceConstraints, Segment } from './core/layout';
 export type { CpuAccess, DmaDirection } from './platform/validate';
-export { PAGE_SIZE } from './platform/validate';
+export { PAGE_SIZE } from './platform/uapi';
 export { isDmaBuf, fdKind, type DmaBufInfo, type FdKind } from './platform/fdinfo';
 export { listHeaps } from './exporters/dma-heap';
 export { udmabufLimits } from './exporters/udmabuf';

@@ -1,8 +1,10 @@
-#include "fence.h"
-
+// Glue for sync_file objects (SYNC_IOC_FILE_INFO, SYNC_IOC_MERGE).
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "errors.h"
+#include "register.h"
 #include "sys/sync_file.h"
 
 namespace dmabuf {
@@ -47,7 +49,7 @@ Napi::Value SyncFileMerge(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void InitFences(Napi::Env env, Napi::Object exports) {
+void RegisterFence(Napi::Env env, Napi::Object exports) {
   exports.Set("syncFileInfo", Napi::Function::New(env, SyncFileInfo, "syncFileInfo"));
   exports.Set("syncFileMerge", Napi::Function::New(env, SyncFileMerge, "syncFileMerge"));
 }

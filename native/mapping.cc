@@ -1,12 +1,14 @@
-#include "mapping.h"
-
+// Glue for mmap(MAP_SHARED) mappings owned by one Node environment and addressed by handle:
+// external ArrayBuffer views where the runtime allows them, copies where it does not.
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "errors.h"
+#include "register.h"
 #include "sys/fd.h"
 
 namespace dmabuf {
@@ -81,8 +83,7 @@ void Copy(const Napi::CallbackInfo& info, bool write) {
     std::memmove(bytes.data, mapped, bytes.length);
 }
 
-}  // namespace
-
+// Creates this environment's mapping table; its destructor munmaps what is left.
 void InitMappings(Napi::Env env) {
   if (!env.GetInstanceData<Mappings>()) env.SetInstanceData(new Mappings);
 }
@@ -187,6 +188,23 @@ Napi::Value ExternalBuffersAllowed(const Napi::CallbackInfo& info) {
 
 Napi::Value MappingCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(State(info.Env()).live.size()));
+}
+
+}  // namespace
+
+void RegisterMapping(Napi::Env env, Napi::Object exports) {
+  InitMappings(env);
+  const std::pair<const char*, Napi::Function::Callback> fns[] = {
+      {"mmap", Mmap},
+      {"munmap", Munmap},
+      {"mapView", MapView},
+      {"mapRead", MapRead},
+      {"mapWrite", MapWrite},
+      {"setCopyMode", SetCopyMode},
+      {"externalBuffersAllowed", ExternalBuffersAllowed},
+      {"mappingCount", MappingCount},
+  };
+  for (const auto& [name, cb] : fns) exports.Set(name, Napi::Function::New(env, cb, name));
 }
 
 }  // namespace dmabuf

@@ -1,8 +1,34 @@
-#include "watcher.h"
+// Glue for FdWatcher: readiness of an fd on the Node event loop (libuv uv_poll_t), never
+// blocking it.
+#include <uv.h>
+
+#include <cerrno>
 
 #include "errors.h"
+#include "register.h"
 
 namespace dmabuf {
+namespace {
+
+class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  explicit FdWatcher(const Napi::CallbackInfo& info);
+  ~FdWatcher() override;
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Stop(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  void Release();
+
+  uv_poll_t* handle_ = nullptr;  // freed by uv_close's callback
+  Napi::FunctionReference callback_;
+  Napi::AsyncContext context_;
+  int fd_;
+  bool active_ = false;
+};
 
 void FdWatcher::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("FdWatcher", DefineClass(env, "FdWatcher",
@@ -72,8 +98,19 @@ void FdWatcher::OnPoll(uv_poll_t* handle, int status, int events) {
   if (self == nullptr) return;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
-  self->callback_.MakeCallback(env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)},
-                               self->context_);
+  try {
+    self->callback_.MakeCallback(
+        env.Global(), {Napi::Number::New(env, status), Napi::Number::New(env, events)}, self->context_);
+  } catch (const Napi::Error& e) {
+    // The callback threw. Unwinding into libuv would std::terminate() the process; hand the
+    // error to Node instead, which reports it as uncaught ('uncaughtException'), as it
+    // does for its own handles.
+    napi_fatal_exception(env, e.Value());
+  }
 }
+
+}  // namespace
+
+void RegisterWatcher(Napi::Env env, Napi::Object exports) { FdWatcher::Init(env, exports); }
 
 }  // namespace dmabuf

@@ -12,22 +12,13 @@ import { join } from 'node:path';
 import { Channel, PAGE_SIZE, allocate, connect, listen, type ChannelMessage, type DmaBuf } from '../lib';
 import { native } from '../lib/platform/binding';
 import { assertCode, assertRejects, checkFds, count, openFds, subjects } from './helpers';
+import { PENDING, loopTurns, probe, turnsUntil } from './loop';
 
 const CHILD = join(__dirname, 'fixtures', 'channel-child.js');
 const SIZE = 64 * PAGE_SIZE;
 const pattern = (seed: number, i: number) => (i * 31 + seed) & 0xff;
 let seq = 0;
 const sockPath = () => join(tmpdir(), `dmabuf-45-${process.pid}-${seq++}.sock`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until cond() holds (checking every few ms), failing after `ms`. */
-async function waitFor(cond: () => boolean, what: string, ms = 30000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-    await sleep(5);
-  }
-}
 
 interface Child {
   proc: ChildProcess;
@@ -35,6 +26,8 @@ interface Child {
   ready: Promise<{ pid: number; peer: { pid: number; uid: number; gid: number } }>;
   /** Exit status and everything it printed. */
   done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+  /** Resolves once the child has printed this line. */
+  printed(line: string): Promise<void>;
 }
 
 function startChild(args: string[], fd?: number): Child {
@@ -54,7 +47,19 @@ function startChild(args: string[], fd?: number): Child {
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
     proc.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
-  return { proc, ready, done };
+  const printed = (line: string) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!stdout.split('\n').includes(line)) return false;
+        proc.stdout!.off('data', check);
+        resolve();
+        return true;
+      };
+      if (check()) return;
+      proc.stdout!.on('data', check);
+      done.then(({ stderr }) => reject(new Error(`child ended without printing '${line}': ${stderr}`)));
+    });
+  return { proc, ready, done, printed };
 }
 
 /** A child at the other end of a new pair; the parent's copy of the child's fd is closed. */
@@ -231,7 +236,7 @@ describe('45 channel', () => {
       assert.deepEqual(seen, [1, 2]);
       const events: unknown[] = [];
       b.on('message', (m: ChannelMessage) => events.push(m.payload));
-      await waitFor(() => events.length === 3, 'three events');
+      await turnsUntil(() => events.length === 3, 'three events');
       assert.deepEqual(events, [3, 4, undefined]);
     });
 
@@ -605,9 +610,9 @@ describe('45 channel', () => {
         }
         assert.equal(maxQueued, 4, 'the queue fills to highWaterMark and no further');
         assert.ok(maxFds - fds0 <= 4, `the queue holds one dup per waiting buffer: ${maxFds - fds0} extra fds`);
-        await sleep(50);
+        await loopTurns();
         assert.equal(a.queued, 4, 'nobody reads: the queue stays where it is');
-        const early = await Promise.all(outcomes.map((p) => Promise.race([p, sleep(1).then(() => 'waiting')])));
+        const early = await Promise.all(outcomes.map(async (p) => ((await probe(p)) === PENDING ? 'waiting' : p)));
         const full = early.filter((o) => o === 'ERR_DMABUF_QUEUE_FULL').length;
         const waiting = early.filter((o) => o === 'waiting').length;
         assert.equal(waiting, 4);
@@ -615,8 +620,8 @@ describe('45 channel', () => {
         // The reader has a small inbox too: it stops reading when that is full, so the kernel's buffer stays full.
         b = Channel.fromFd(fd, { takeOwnership: true, highWaterMark: 2 });
         const reader = b;
-        await waitFor(() => reader.pending === 2, 'the receiving end has read 2 messages');
-        await sleep(50);
+        await turnsUntil(() => reader.pending === 2, 'the receiving end has read 2 messages');
+        await loopTurns(2);
         assert.equal(b.pending, 2, 'the receiving end read up to its highWaterMark and stopped');
         assert.ok(a.queued <= 4);
         const drained = once(a, 'drain');
@@ -690,24 +695,20 @@ describe('45 channel', () => {
       try {
         await child.ready;
         await ch.send([], { op: 'stall' });
+        assert.deepEqual((await next(ch)).payload, { stalled: true }, 'the child has stopped reading');
         using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
         const pad = 's'.repeat(60000);
         const outcomes: Array<Promise<string>> = [];
-        // Fill the child's inbox, the socket and our queue, until nothing moves any more.
-        for (let stable = 0, i = 0; stable < 3 && i < 5000; i++) {
-          if (ch.queued < 4) {
-            outcomes.push(
-              ch.send(buf, { op: 'noop', pad }).then(
-                () => 'sent',
-                (e: NodeJS.ErrnoException) => e.code!,
-              ),
-            );
-            stable = 0;
-          } else {
-            await sleep(20);
-            if (ch.queued === 4) stable++;
-          }
+        // Nobody reads the other end any more: fill the socket, then our queue.
+        for (let i = 0; i < 5000 && ch.queued < 4; i++) {
+          outcomes.push(
+            ch.send(buf, { op: 'noop', pad }).then(
+              () => 'sent',
+              (e: NodeJS.ErrnoException) => e.code!,
+            ),
+          );
         }
+        await loopTurns();
         assert.equal(ch.queued, 4, 'sends are waiting when the child dies');
         const closed = once(ch, 'close');
         let errored: Error | null = null;
@@ -739,7 +740,7 @@ describe('45 channel', () => {
           closeAllBuffers(m);
         }
         ch.pause(); // let messages pile up in the socket, then kill the sender mid-stream
-        await sleep(50);
+        await child.printed('spam: the socket is full');
         const closed = once(ch, 'close');
         child.proc.kill('SIGKILL');
         await child.done;

@@ -107,6 +107,31 @@ describe('50 abuse', () => {
       }, TypeError);
       assert.equal(c.PAGE_SIZE, PAGE_SIZE);
     });
+
+    it('an FdWatcher callback that throws is an uncaught exception, not an abort', () => {
+      const binding = join(__dirname, '..', 'lib', 'platform', 'binding.js');
+      const script = (handler: string) => `
+        ${handler}
+        const b = require(${JSON.stringify(binding)}).native();
+        const ends = new Int32Array(2);
+        b.socketPair(ends);
+        const w = new b.FdWatcher(ends[0], () => { w.close(); throw new Error('the listener threw'); });
+        w.start(2);`;
+      const handled = spawnSync(
+        process.execPath,
+        ['-e', script("process.on('uncaughtException', (e) => console.log('caught:', e.message));")],
+        {
+          encoding: 'utf8',
+        },
+      );
+      assert.equal(handled.signal, null, handled.stderr);
+      assert.equal(handled.status, 0, handled.stderr);
+      assert.equal(handled.stdout.trim(), 'caught: the listener threw');
+      const unhandled = spawnSync(process.execPath, ['-e', script('')], { encoding: 'utf8' });
+      assert.equal(unhandled.signal, null, unhandled.stderr);
+      assert.equal(unhandled.status, 1, unhandled.stderr);
+      assert.match(unhandled.stderr, /Error: the listener threw/);
+    });
   });
 
   describe('the public classes on a wrong receiver', () => {

@@ -7,6 +7,7 @@ import {
   DmaBuf,
   PAGE_SIZE,
   allocate,
+  capabilities,
   registerExporter,
   type AttachmentInfo,
   type CpuAccess,
@@ -15,6 +16,7 @@ import {
   type Segment,
 } from '../lib';
 import { assertCode, assertRejects, checkFds } from './helpers';
+import { assertPending, fakeTimers, loopTurns, probe } from './loop';
 
 type Counted =
   'attach' | 'detach' | 'map' | 'unmap' | 'release' | 'migrate' | 'beginCpuAccess' | 'endCpuAccess' | 'kmap' | 'kunmap' | 'mmap';
@@ -372,17 +374,11 @@ describe('80 custom exporter', () => {
       const ta = a.map();
       const tb = b.map();
       spy.verdict = 'migrate';
-      let done = false;
-      const p = buf.attachAsync({ name: 'strict' }).then((att) => {
-        done = true;
-        return att;
-      });
-      await new Promise((r) => setTimeout(r, 20));
-      assert.equal(done, false);
+      const p = buf.attachAsync({ name: 'strict' });
+      await assertPending(p, 'two mappings are outstanding');
       assert.equal(spy.calls.migrate, 0);
       a.unmap(ta);
-      await new Promise((r) => setTimeout(r, 20));
-      assert.equal(done, false, 'one mapping is still outstanding');
+      await assertPending(p, 'one mapping is still outstanding');
       assert.equal(spy.calls.migrate, 0);
       const before = spy.storage;
       b.unmap(tb);
@@ -403,7 +399,7 @@ describe('80 custom exporter', () => {
       buf.kmap(0);
       spy.verdict = 'migrate';
       const p = buf.attachAsync({ name: 'strict' });
-      await new Promise((r) => setTimeout(r, 20));
+      await assertPending(p, 'a CPU-access bracket and a kmap are outstanding');
       assert.equal(spy.calls.migrate, 0);
       buf.endCpuAccess('write');
       await p;
@@ -416,14 +412,19 @@ describe('80 custom exporter', () => {
       const a = buf.attach({ name: 'a' });
       const t = a.map();
       spy.verdict = 'migrate';
-      const t0 = Date.now();
-      await assertRejects(buf.attachAsync({ name: 'strict' }, { timeout: 50 }), 'ERR_DMABUF_TIMEOUT', /'strict' waited \d+ ms/);
-      const waited = Date.now() - t0;
-      assert.ok(waited >= 45 && waited < 5000, `waited ${waited} ms`);
+      {
+        using clock = fakeTimers();
+        const p = buf.attachAsync({ name: 'strict' }, { timeout: 50 });
+        p.catch(() => {}); // it rejects inside tickAsync(); the probe below reads how
+        await clock.tickAsync(49);
+        await assertPending(p, 'the timeout has not passed yet');
+        await clock.tickAsync(1);
+        await assertRejects(probe(p), 'ERR_DMABUF_TIMEOUT', /'strict' waited 50 ms/);
+      }
       assert.deepEqual(buf.attachments, [a]);
       assert.equal(spy.calls.migrate, 0);
       a.unmap(t);
-      await new Promise((r) => setTimeout(r, 10));
+      await loopTurns();
       assert.equal(spy.calls.migrate, 0, 'a timed-out attach does not migrate later');
       assert.deepEqual(buf.attachments, [a]);
     });
@@ -494,6 +495,20 @@ describe('80 custom exporter', () => {
       const buf = allocate(PAGE_SIZE, { exporter: 'memory' });
       assert.equal(buf.exporter, 'memory', 'the built-in is untouched');
       buf.close();
+    });
+
+    it('DmaBuf.allocate and DmaBuf.fromFd are allocate() and fromFd(), installed by the package entry', () => {
+      registerExporter(`${name}-static`, (size) => new SpyOps(size));
+      using a = DmaBuf.allocate(PAGE_SIZE, { exporter: `${name}-static` });
+      assert.equal(a.exporter, 'spy');
+      using m = DmaBuf.allocate(PAGE_SIZE, { exporter: 'memory', name: 'static' });
+      assert.equal(m.name, 'static');
+      assertCode(() => DmaBuf.allocate(PAGE_SIZE, { exporter: 'none-such' }), 'ERR_INVALID_ARG_VALUE');
+      assertCode(() => DmaBuf.fromFd(-1), 'ERR_OUT_OF_RANGE');
+      if (!capabilities().exporters.includes('memfd')) return;
+      using f = allocate(PAGE_SIZE, { exporter: 'memfd' });
+      using g = DmaBuf.fromFd(f.fd);
+      assert.equal(g.inode, f.inode);
     });
   });
 });

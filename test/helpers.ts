@@ -7,7 +7,6 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type DmaBuf } from '../lib';
 import { drmDevices, openVgem } from '../lib/devices/drm';
 import { fdKind } from '../lib/platform/fdinfo';
-import { nativeOrNull } from '../lib/platform/binding';
 
 /** Open fds of this process. */
 export function openFds(): number {
@@ -205,8 +204,6 @@ export function subjects(): Subject[] {
   }
   return out;
 }
-
-export const hasNative = nativeOrNull() !== null;
 
 /** Counts of tests run per subject label, printed at the end of a run (see 99.summary). */
 export const tally = new Map<string, number>();

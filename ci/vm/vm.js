@@ -1,9 +1,10 @@
 #!/usr/bin/env node
+// @ts-check
 'use strict';
 // Runs a command inside a QEMU guest booted from Debian's kernel package, with the
 // project tree shared over 9p at its host path. Usage: node ci/vm/vm.js [options] -- cmd…
 const { execFileSync, spawn, spawnSync } = require('child_process');
-const crypto = require('crypto');
+const { createHash, randomBytes } = require('crypto');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -15,16 +16,38 @@ const PASS_ENV = /^(CI|DMABUF_.*|NODE_OPTIONS|FORCE_COLOR|NO_COLOR)$/;
 // cache=loose: the guest is the only writer while it runs; `sync` before power-off writes back.
 const P9_OPTS = 'trans=virtio,version=9p2000.L,msize=512000,cache=loose';
 
+/**
+ * @typedef {{ kernel: string, append: string, timeout: number, mem: number, cmd: string[] }} Options
+ * @typedef {{ name: string, version: string }} KernelPackage
+ * @typedef {KernelPackage & { dir: string }} Kernel  a kernel package unpacked in the cache
+ */
+
+/** @param {string} msg */
 const log = (msg) => process.stderr.write(`dmabuf vm: ${msg}\n`);
+/**
+ * @param {string} msg
+ * @param {number} [code]
+ * @returns {never}
+ */
 const die = (msg, code = 125) => {
   log(msg);
   process.exit(code);
 };
+/** @param {string} cmd */
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30, ...opts });
+/**
+ * Runs a program and returns its stdout.
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {import('child_process').ExecFileSyncOptions} [opts]
+ * @returns {string}
+ */
+const capture = (cmd, args, opts = {}) => String(execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30, ...opts }));
+/** Quotes for sh. @param {unknown} s */
 const sq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
+/** @param {...string} args */
 const apt = (...args) => {
-  const argv = process.getuid() === 0 ? ['apt-get', ...args] : ['sudo', 'apt-get', ...args];
+  const argv = process.getuid?.() === 0 ? ['apt-get', ...args] : ['sudo', 'apt-get', ...args];
   return spawnSync(argv[0], argv.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
 };
 
@@ -35,8 +58,13 @@ const USAGE = `usage: node ci/vm/vm.js [options] -- <command…>
   --mem <MiB>        guest memory (2048)                         env DMABUF_VM_MEM
 env DMABUF_VM_KVM=1 uses KVM; DMABUF_VM_CACHE sets the cache directory.`;
 
+/**
+ * @param {string[]} argv
+ * @returns {Options}
+ */
 function parseArgs(argv) {
   const env = process.env;
+  /** @type {Options} */
   const o = {
     kernel: env.DMABUF_VM_KERNEL || '6.12',
     append: env.DMABUF_VM_APPEND || '',
@@ -83,22 +111,35 @@ function cacheRoot() {
   return process.env.DMABUF_VM_CACHE || path.join(base, 'dmabuf', 'vm');
 }
 
-// Newest downloadable linux-image-<series>…-amd64 (not cloud/rt/dbg) according to apt.
+/**
+ * Newest downloadable linux-image-<series>…-amd64 (not cloud/rt/dbg) according to apt.
+ * @param {string} series
+ * @returns {KernelPackage | null}
+ */
 function pickKernel(series) {
   const re = `^linux-image-${series.replace(/\./g, '\\.')}[.-][0-9].*-amd64$`;
-  const names = run('apt-cache', ['search', '--names-only', re])
+  const names = capture('apt-cache', ['search', '--names-only', re])
     .split('\n')
     .map((l) => l.split(' ')[0])
     .filter((n) => n && !/-(cloud|rt)-amd64$/.test(n));
   if (!names.length) return null;
-  const cands = [...run('apt-cache', ['policy', ...names]).matchAll(/^(\S+):\n\s+Installed: .*\n\s+Candidate: (\S+)/gm)]
+  const cands = [...capture('apt-cache', ['policy', ...names]).matchAll(/^(\S+):\n\s+Installed: .*\n\s+Candidate: (\S+)/gm)]
     .filter((m) => m[2] !== '(none)')
     .map((m) => ({ name: m[1], version: m[2] }));
+  /** @type {(a: KernelPackage, b: KernelPackage) => boolean} */
   const newer = (a, b) => spawnSync('dpkg', ['--compare-versions', a.version, 'gt', b.version]).status === 0;
-  return cands.reduce((best, c) => (!best || newer(c, best) ? c : best), null);
+  return cands.reduce(
+    /** @param {KernelPackage | null} best @param {KernelPackage} c */
+    (best, c) => (!best || newer(c, best) ? c : best),
+    null,
+  );
 }
 
-// Module name → file in an extracted package; dependencies come from each module's .modinfo.
+/**
+ * Module name → file in an extracted package; dependencies come from each module's .modinfo.
+ * @param {string} dir
+ * @returns {Map<string, string>}
+ */
 function indexModules(dir) {
   const idx = new Map();
   for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
@@ -108,9 +149,18 @@ function indexModules(dir) {
   return idx;
 }
 
+/**
+ * Writes the target modules and their dependencies into outDir, decompressed.
+ * @param {Map<string, string>} idx  from indexModules()
+ * @param {Set<string>} builtin  modules built into the kernel
+ * @param {string} outDir
+ * @returns {string[]}  the load order
+ */
 function resolveModules(idx, builtin, outDir) {
+  /** @type {string[]} */
   const order = [];
   const seen = new Set();
+  /** @param {string} name */
   const visit = (name) => {
     name = name.replace(/-/g, '_');
     if (seen.has(name)) return;
@@ -128,7 +178,11 @@ function resolveModules(idx, builtin, outDir) {
   return order;
 }
 
-// Kernel + modules for the series, downloaded once into the cache.
+/**
+ * Kernel + modules for the series, downloaded once into the cache.
+ * @param {string} series
+ * @returns {Kernel}
+ */
 function ensureKernel(series) {
   const root = cacheRoot();
   let pick = pickKernel(series);
@@ -154,15 +208,15 @@ function ensureKernel(series) {
   log(`downloading ${pick.name} ${pick.version} into ${dir}`);
   const tmp = fs.mkdtempSync(path.join(root, '.tmp-'));
   try {
-    run('apt-get', ['download', `${pick.name}=${pick.version}`], { cwd: tmp, stdio: ['ignore', 'inherit', 'pipe'] });
+    capture('apt-get', ['download', `${pick.name}=${pick.version}`], { cwd: tmp, stdio: ['ignore', 'inherit', 'pipe'] });
     const deb = fs.readdirSync(tmp).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new Error(`apt-get download left no .deb in ${tmp}`);
     const x = path.join(tmp, 'x');
-    run('dpkg-deb', ['-x', path.join(tmp, deb), x]);
+    capture('dpkg-deb', ['-x', path.join(tmp, deb), x]);
     const boot = path.join(x, 'boot');
-    const kver = fs
-      .readdirSync(boot)
-      .find((f) => f.startsWith('vmlinuz-'))
-      .slice('vmlinuz-'.length);
+    const vmlinuz = fs.readdirSync(boot).find((f) => f.startsWith('vmlinuz-'));
+    if (!vmlinuz) throw new Error(`${pick.name} has no /boot/vmlinuz-*`);
+    const kver = vmlinuz.slice('vmlinuz-'.length);
     const mods = path.join(x, 'lib', 'modules', kver);
     const out = path.join(tmp, 'out');
     fs.mkdirSync(path.join(out, 'modules'), { recursive: true });
@@ -187,46 +241,78 @@ function ensureKernel(series) {
 
 // Minimal cpio "newc" writer: directories, regular files, symlinks.
 class Cpio {
+  /** @param {string} file */
   constructor(file) {
     this.fd = fs.openSync(file, 'w');
     this.ino = 1;
+    /** @type {Set<string>} directories already written */
     this.dirs = new Set(['', '.']);
+    /** @type {Map<string, string>} top-level symlinks (merged /usr): name → target */
     this.links = new Map();
   }
+  /**
+   * @param {string} name
+   * @param {number} mode
+   * @param {Buffer} data
+   */
   entry(name, mode, data) {
     // ino mode uid gid nlink mtime filesize devmajor devminor rdevmajor rdevminor namesize check
     const f = [this.ino++, mode, 0, 0, mode & 0o040000 ? 2 : 1, 0, data.length, 0, 0, 0, 0, name.length + 1, 0];
     const hdr = '070701' + f.map((n) => n.toString(16).padStart(8, '0')).join('') + name + '\0';
+    /** @param {number} n */
     const pad = (n) => Buffer.alloc((4 - (n % 4)) % 4);
     fs.writeSync(this.fd, Buffer.concat([Buffer.from(hdr, 'latin1'), pad(hdr.length), data, pad(data.length)]));
   }
-  // Guest path with mirrored top-level symlinks (merged /usr) resolved.
+  /**
+   * Guest path with mirrored top-level symlinks (merged /usr) resolved.
+   * @param {string} p
+   */
   canon(p) {
     const rel = p.replace(/^\/+/, '');
     const [top, ...rest] = rel.split('/');
-    return this.links.has(top) ? path.posix.join(this.links.get(top), ...rest).replace(/^\/+/, '') : rel;
+    const target = this.links.get(top);
+    return target === undefined ? rel : path.posix.join(target, ...rest).replace(/^\/+/, '');
   }
+  /** @param {string} rel */
   mkdirs(rel) {
     if (this.dirs.has(rel)) return;
     this.mkdirs(path.posix.dirname(rel));
     this.dirs.add(rel);
     this.entry(rel, 0o040755, Buffer.alloc(0));
   }
+  /**
+   * @param {string} name
+   * @param {string} target
+   */
   symlinkTop(name, target) {
     this.links.set(name, target);
     this.mkdirs(this.canon(name));
     this.entry(name, 0o120777, Buffer.from(target));
   }
+  /**
+   * @param {string} p
+   * @param {Buffer} data
+   * @param {number} [mode]
+   */
   file(p, data, mode = 0o100644) {
     const rel = this.canon(p);
     this.mkdirs(path.posix.dirname(rel));
     this.entry(rel, mode, data);
   }
+  /**
+   * @param {string} p
+   * @param {string} target
+   */
   symlink(p, target) {
     const rel = this.canon(p);
     this.mkdirs(path.posix.dirname(rel));
     this.entry(rel, 0o120777, Buffer.from(target));
   }
+  /**
+   * Copies a host file, symlink or directory tree to the same (or another) guest path.
+   * @param {string} host
+   * @param {string} [guest]
+   */
   copy(host, guest = host) {
     const st = fs.lstatSync(host);
     if (st.isSymbolicLink()) this.symlink(guest, fs.readlinkSync(host));
@@ -241,22 +327,27 @@ class Cpio {
   }
 }
 
-const lddLibs = (bin) => [...run('ldd', [bin]).matchAll(/(\/\S+) \(0x/g)].map((m) => m[1]);
+/** @param {string} bin */
+const lddLibs = (bin) => [...capture('ldd', [bin]).matchAll(/(\/\S+) \(0x/g)].map((m) => m[1]);
 
-// Base initramfs: busybox, node (+ its libraries, + npm when next to it), modules, init.
+/**
+ * Base initramfs: busybox, node (+ its libraries, + npm when next to it), modules, init.
+ * @param {Kernel} kernel
+ * @returns {string}  its path in the cache
+ */
 function ensureInitramfs(kernel) {
-  const busybox = fs.realpathSync(run('sh', ['-c', 'command -v busybox']).trim());
+  const busybox = fs.realpathSync(capture('sh', ['-c', 'command -v busybox']).trim());
   const node = process.execPath;
   const npm = path.resolve(path.dirname(node), '..', 'lib', 'node_modules', 'npm');
   const libs = [...new Set([busybox, node].flatMap((b) => (spawnSync('ldd', [b]).status === 0 ? lddLibs(b) : [])))];
   const init = fs.readFileSync(path.join(__dirname, 'init.sh'));
   const modLoad = fs.readFileSync(path.join(kernel.dir, 'modules.load'));
+  /** @param {string} f */
   const stamp = (f) => {
     const s = fs.statSync(f, { throwIfNoEntry: false });
     return s ? `${f}:${s.size}:${s.mtimeMs}` : f;
   };
-  const key = crypto
-    .createHash('sha256')
+  const key = createHash('sha256')
     .update(
       JSON.stringify([
         fs.readFileSync(__filename, 'utf8'),
@@ -301,7 +392,13 @@ function ensureInitramfs(kernel) {
   return out;
 }
 
-// Per-run initrd: the cached base followed by a small archive with the command and env.
+/**
+ * Per-run initrd: the cached base followed by a small archive with the command and env.
+ * @param {string} base
+ * @param {Options} opts
+ * @param {string} nonce
+ * @returns {string}
+ */
 function runInitrd(base, opts, nonce) {
   const cwd = process.cwd();
   const inside = cwd === ROOT || cwd.startsWith(ROOT + path.sep);
@@ -327,6 +424,13 @@ function runInitrd(base, opts, nonce) {
   return file;
 }
 
+/**
+ * Boots the guest, streams its console and exits with the command's status.
+ * @param {Kernel} kernel
+ * @param {string} initrd
+ * @param {Options} opts
+ * @param {string} nonce
+ */
 function boot(kernel, initrd, opts, nonce) {
   const kvm = process.env.DMABUF_VM_KVM === '1';
   const append = `console=ttyS0 quiet panic=-1 ${opts.append}`.trim();
@@ -355,8 +459,10 @@ function boot(kernel, initrd, opts, nonce) {
   const t0 = Date.now();
   const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const marker = new RegExp(`@@DMABUF-VM-EXIT ${nonce} (\\d+)@@`);
+  /** @type {number | null} */
   let status = null;
   let pending = '';
+  /** @type {{ why: string, code: number } | null} */
   let ended = null;
   // Console → stdout live; CRLF → LF; the exit marker becomes the status, shutdown noise after it is dropped.
   qemu.stdout.setEncoding('latin1');
@@ -364,7 +470,7 @@ function boot(kernel, initrd, opts, nonce) {
     if (status !== null) return;
     pending += chunk;
     const lines = pending.split('\n');
-    pending = lines.pop();
+    pending = lines.pop() ?? '';
     let out = '';
     for (const line of lines) {
       const m = line.match(marker);
@@ -382,6 +488,7 @@ function boot(kernel, initrd, opts, nonce) {
     }
     if (out) process.stdout.write(Buffer.from(out, 'latin1'));
   });
+  /** @type {(why: string, code: number) => void} */
   const stop = (why, code) => {
     if (!ended) {
       ended = { why, code };
@@ -389,12 +496,13 @@ function boot(kernel, initrd, opts, nonce) {
     }
   };
   const timer = setTimeout(() => stop(`guest did not finish within ${opts.timeout} s; killed`, 124), opts.timeout * 1000);
-  for (const [sig, code] of [
+  /** @type {Array<[NodeJS.Signals, number]>} */
+  const signals = [
     ['SIGINT', 130],
     ['SIGTERM', 143],
     ['SIGHUP', 129],
-  ])
-    process.on(sig, () => stop(`${sig}; killed the guest`, code));
+  ];
+  for (const [sig, code] of signals) process.on(sig, () => stop(`${sig}; killed the guest`, code));
   qemu.on('error', (e) => stop(`cannot run qemu-system-x86_64: ${e.message}`, 125));
   qemu.on('close', (code, signal) => {
     clearTimeout(timer);
@@ -417,15 +525,18 @@ function boot(kernel, initrd, opts, nonce) {
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (process.platform !== 'linux' || process.arch !== 'x64') die('the VM harness needs an x86-64 Linux host');
-  let kernel, initrd;
-  const nonce = crypto.randomBytes(6).toString('hex');
+  const nonce = randomBytes(6).toString('hex');
+  /** @type {Kernel} */
+  let kernel;
+  /** @type {string} */
+  let initrd;
   try {
     ensureTools();
     fs.mkdirSync(cacheRoot(), { recursive: true });
     kernel = ensureKernel(opts.kernel);
     initrd = runInitrd(ensureInitramfs(kernel), opts, nonce);
   } catch (e) {
-    die(`setup failed: ${e.message}`);
+    die(`setup failed: ${e instanceof Error ? e.message : String(e)}`);
   }
   boot(kernel, initrd, opts, nonce);
 }

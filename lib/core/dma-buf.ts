@@ -1,33 +1,35 @@
 // DmaBuf: the object model. One state machine for every exporter: references,
 // attachments and their mappings, CPU-access brackets, kmaps, release exactly once.
-import { isMainThread } from 'node:worker_threads';
 import { DmaBufError, codes, closedError, systemError, argType, argValueMessage } from '../platform/errors';
 import { validateDevice, type Device, type Segment } from './layout';
 import type { AttachmentInfo, DmaBufOps } from './ops';
 import type { DmaBufInfo } from '../platform/fdinfo';
 import { SyncFile } from '../fences/sync-file';
-// Types only: the registry installs the factories below, so core loads no exporter.
-import type { AllocateOptions, FromFdOptions } from '../exporters/registry';
+import { waitFor, type Settle } from '../platform/wait';
+// Types only: lib/exporters/allocate.ts and from-fd.ts install the factories below, so core loads no exporter.
+import type { AllocateOptions } from '../exporters/registry';
+import type { FromFdOptions } from '../exporters/from-fd';
+import { SafetyNet } from '../platform/safety-net';
 import * as v from '../platform/validate';
 import type { CpuAccess, DmaDirection } from '../platform/validate';
 
-/** allocate() and fromFd(), installed by the exporter registry when it loads. */
+/** allocate() and fromFd(), each installed by its module (lib/exporters/allocate.ts, from-fd.ts) when it loads. */
 export interface Factories {
   allocate(size: number, options?: AllocateOptions): DmaBuf;
   fromFd(fd: number, options?: FromFdOptions): DmaBuf;
 }
-let installed: Factories | undefined;
+const installed: Partial<Factories> = {};
 
-/** @internal Called once by lib/exporters/registry.ts. */
-export function installFactories(f: Factories): void {
-  installed = f;
+/** @internal Called once by each of lib/exporters/allocate.ts and from-fd.ts. */
+export function installFactories(f: Partial<Factories>): void {
+  Object.assign(installed, f);
 }
 
-function factories(): Factories {
-  // The package entry loads the registry; core itself never loads an exporter.
-  if (!installed)
-    throw new DmaBufError(codes.UNAVAILABLE, 'DmaBuf.allocate/fromFd: no exporter registry is loaded; import the package entry');
-  return installed;
+function factory<K extends keyof Factories>(name: K): Factories[K] {
+  // The package entry loads both; core itself never loads an exporter.
+  const f = installed[name];
+  if (!f) throw new DmaBufError(codes.UNAVAILABLE, `DmaBuf.${name}: no exporter registry is loaded; import the package entry`);
+  return f;
 }
 
 const kOps = Symbol('ops');
@@ -152,20 +154,8 @@ export class CpuAccessGuard implements Disposable {
   }
 }
 
-/** Storage not yet released, so a worker thread's end can release it (its fds are process-wide). */
-const live = new Set<DmaBufOps>();
-
-function releaseQuietly(ops: DmaBufOps): void {
-  live.delete(ops);
-  try {
-    ops.release();
-  } catch {
-    // a safety net only; close() is the lifetime mechanism
-  }
-}
-
-const registry = new FinalizationRegistry<DmaBufOps>(releaseQuietly);
-if (!isMainThread) process.once('exit', () => [...live].forEach(releaseQuietly));
+/** Releases storage a buffer dropped without close(), or left at a worker thread's end (its fds are process-wide). */
+const unreleased = new SafetyNet<DmaBufOps>((ops) => ops.release());
 
 /** A dma-buf: fixed size, an exporter, references, attachments, CPU access. */
 export class DmaBuf implements Disposable {
@@ -175,7 +165,7 @@ export class DmaBuf implements Disposable {
   readonly #attachments = new Set<Attachment>();
   readonly #cpu: Record<CpuAccess, number> = { read: 0, write: 0, readwrite: 0 };
   readonly #kmaps = new Map<number, Uint8Array[]>();
-  #idleWaiters: Array<() => void> = [];
+  #idleWaiters: Array<Settle<void>> = [];
 
   /**
    * dma_buf_export: wraps an exporter's operations in a buffer. Built-in exporters go
@@ -189,18 +179,17 @@ export class DmaBuf implements Disposable {
     if (typeof ops.exporter !== 'string' || ops.exporter === '') throw argType('ops.exporter', 'a non-empty string', ops.exporter);
     v.bufferSize(ops.size, 'ops.size');
     this[kOps] = ops;
-    live.add(ops);
-    registry.register(this, ops, this);
+    unreleased.register(this, ops);
   }
 
   /** Allocates a buffer; see allocate(). */
   static allocate(size: number, options?: AllocateOptions): DmaBuf {
-    return factories().allocate(size, options);
+    return factory('allocate')(size, options);
   }
 
   /** dma_buf_get from an fd; see fromFd(). */
   static fromFd(fd: number, options?: FromFdOptions): DmaBuf {
-    return factories().fromFd(fd, options);
+    return factory('fromFd')(fd, options);
   }
 
   get size(): number {
@@ -555,40 +544,25 @@ export class DmaBuf implements Disposable {
     if (idle && this.#idleWaiters.length) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
-      for (const w of waiters) w();
+      for (const w of waiters) w.resolve();
     }
     return idle;
   }
 
   #whenIdle(ms: number, device: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        if (timer) clearTimeout(timer);
-        resolve();
-      };
-      this.#idleWaiters.push(done);
-      if (Number.isFinite(ms)) {
-        timer = setTimeout(
-          () => {
-            this.#idleWaiters = this.#idleWaiters.filter((w) => w !== done);
-            reject(
-              new DmaBufError(
-                codes.TIMEOUT,
-                `attach: device '${device}' waited ${Math.max(0, Math.round(ms))} ms, and ${this.#busyReason()}`,
-              ),
-            );
-          },
-          Math.max(0, ms),
-        );
-      }
-    });
+    return waitFor<void>(
+      (w) => {
+        this.#idleWaiters.push(w);
+        return () => (this.#idleWaiters = this.#idleWaiters.filter((x) => x !== w));
+      },
+      ms,
+      () => `attach: device '${device}' waited ${Math.max(0, Math.round(ms))} ms, and ${this.#busyReason()}`,
+    );
   }
 
   #release(): void {
     this.#closed = true;
-    registry.unregister(this);
-    live.delete(this[kOps]);
+    unreleased.unregister(this, this[kOps]);
     this.#kunmapAll();
     this.#attachments.clear();
     this.#idle();

@@ -8,7 +8,7 @@ import { preferredLayout } from './storage';
 
 export const DMA_HEAP_DIR = '/dev/dma_heap';
 /** Probe order when no heap is named, as libcamera does: CMA first, then system. */
-export const HEAP_PROBE_ORDER = ['linux,cma', 'reserved', 'system'] as const;
+const HEAP_PROBE_ORDER = ['linux,cma', 'reserved', 'system'] as const;
 
 export interface DmaHeapOptions {
   /** Heap name under /dev/dma_heap (default: the first of linux,cma, reserved, system). */
@@ -29,7 +29,7 @@ export function listHeaps(): string[] {
 }
 
 /** The heap the probe order picks, or null when there is none. */
-export function defaultHeap(): string | null {
+function defaultHeap(): string | null {
   const present = listHeaps();
   return HEAP_PROBE_ORDER.find((h) => present.includes(h)) ?? null;
 }

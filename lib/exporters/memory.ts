@@ -3,7 +3,7 @@
 import { checkName, checkSyncFlags } from '../core/kernel-rules';
 import type { DmaBufInfo } from '../platform/fdinfo';
 import type { Layout } from '../core/layout';
-import { PAGE_SIZE } from '../platform/validate';
+import { PAGE_SIZE } from '../platform/uapi';
 import { preferredLayout, StorageOps, type StorageOptions } from './storage';
 
 export interface MemoryOptions extends StorageOptions {
@@ -28,20 +28,13 @@ export class MemoryOps extends StorageOps<Backing> {
   #view: Uint8Array | null = null;
   readonly #bounce = new Map<Uint8Array, number>();
 
-  /** A new buffer, or (with `adopt`) one over a SharedArrayBuffer another thread shares;
-   *  adopted storage never migrates, since the other thread would keep the old one. */
-  /** Shared storage never migrates: a worker holding the SharedArrayBuffer would keep the old one. */
+  /** A new buffer, or (with `adopt`) one over a SharedArrayBuffer another thread shares.
+   *  Shared storage never migrates: a worker holding the SharedArrayBuffer would keep the old one. */
   constructor(size: number, opts: MemoryOptions, adopt?: SharedArrayBuffer) {
     super(size, preferredLayout(size, opts.segments), adopt === undefined && !opts.shared);
     this.#shared = adopt !== undefined || (opts.shared ?? false);
     if (adopt !== undefined) this.adopt(adopt);
     else if (!opts.deferred) this.storage();
-  }
-
-  /** The SharedArrayBuffer behind a shared buffer (to hand to a worker). */
-  sharedBuffer(): SharedArrayBuffer | null {
-    const s = this.storage();
-    return s instanceof SharedArrayBuffer ? s : null;
   }
 
   protected allocate(_layout: Layout): Backing {

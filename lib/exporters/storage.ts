@@ -48,11 +48,7 @@ export abstract class StorageOps<S> implements DmaBufOps {
   /** The storage, allocated now if deferred. */
   protected storage(all: readonly AttachmentInfo[] = []): S {
     if (this.#storage === null) {
-      const layout = planLayout(
-        this.size,
-        this.#preferred,
-        all.map((a) => a.device),
-      );
+      const layout = this.#plan(all);
       this.#storage = this.allocate(layout);
       this.#layout = layout;
     }
@@ -68,15 +64,14 @@ export abstract class StorageOps<S> implements DmaBufOps {
   }
 
   attach(att: AttachmentInfo, all: readonly AttachmentInfo[]): void | 'migrate' {
-    const devices = all.map((a) => a.device);
     if (this.#layout === null) {
-      planLayout(this.size, this.#preferred, devices); // throws now if no layout can ever suit
+      this.#plan(all); // throws now if no layout can ever suit
       return;
     }
     const err = incompatibility(this.#layout, att.device);
     if (!err) return;
     if (!this.#migratable) throw err;
-    planLayout(this.size, this.#preferred, devices);
+    this.#plan(all);
     return 'migrate';
   }
 
@@ -89,11 +84,7 @@ export abstract class StorageOps<S> implements DmaBufOps {
 
   migrate(all: readonly AttachmentInfo[]): void {
     const old = this.storage(all);
-    const layout = planLayout(
-      this.size,
-      this.#preferred,
-      all.map((a) => a.device),
-    );
+    const layout = this.#plan(all);
     this.assertMovable(old);
     const next = this.allocate(layout);
     try {
@@ -110,6 +101,15 @@ export abstract class StorageOps<S> implements DmaBufOps {
     const s = this.#storage;
     this.#storage = null;
     if (s !== null) this.free(s);
+  }
+
+  /** The layout for every attachment's device; throws when none suits them all. */
+  #plan(all: readonly AttachmentInfo[]): Layout {
+    return planLayout(
+      this.size,
+      this.#preferred,
+      all.map((a) => a.device),
+    );
   }
 }
 

@@ -3,15 +3,14 @@
 // loop), shared by every waiter.
 import { native, type NativeFdWatcher } from '../platform/binding';
 import { DmaBufError, codes, closedError, isErrno, type ClosedKind } from '../platform/errors';
+import { waitFor, type Settle } from '../platform/wait';
 
 export const READABLE = 1;
 export const WRITABLE = 2;
 
 interface Waiter {
   events: number;
-  resolve(): void;
-  reject(err: Error): void;
-  timer?: NodeJS.Timeout;
+  settle: Settle<void>;
 }
 
 export class Readiness {
@@ -35,22 +34,23 @@ export class Readiness {
   /** Resolves when the fd is ready for `events`; rejects with ERR_DMABUF_TIMEOUT after timeoutMs (< 0: never). */
   wait(events: number, timeoutMs: number, what: string): Promise<void> {
     if (this.#unpollable || this.ready(events)) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const w: Waiter = { events, resolve, reject };
-      if (timeoutMs >= 0) {
-        w.timer = setTimeout(() => {
-          this.#waiters.delete(w);
+    return waitFor<void>(
+      (settle) => {
+        const w: Waiter = { events, settle };
+        this.#waiters.add(w);
+        try {
           this.#arm();
-          reject(new DmaBufError(codes.TIMEOUT, `${what}: not ready within ${timeoutMs} ms`));
-        }, timeoutMs);
-      }
-      this.#waiters.add(w);
-      try {
-        this.#arm();
-      } catch (err) {
-        this.#settle(w, err as Error);
-      }
-    });
+        } catch (err) {
+          this.#settle(w, err as Error);
+        }
+        // A timed-out waiter leaves: watch only for what the others still want.
+        return () => {
+          if (this.#waiters.delete(w)) this.#arm();
+        };
+      },
+      timeoutMs < 0 ? undefined : timeoutMs,
+      () => `${what}: not ready within ${timeoutMs} ms`,
+    );
   }
 
   /** Stops watching; pending waits reject with ERR_DMABUF_CLOSED naming the closed object and the waiting operation. */
@@ -72,9 +72,8 @@ export class Readiness {
 
   #settle(w: Waiter, err?: Error): void {
     this.#waiters.delete(w);
-    if (w.timer) clearTimeout(w.timer);
-    if (err) w.reject(err);
-    else w.resolve();
+    if (err) w.settle.reject(err);
+    else w.settle.resolve();
   }
 
   #arm(): void {

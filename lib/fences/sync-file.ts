@@ -1,6 +1,7 @@
 // sync_file: an fd that signals when its fences have (DMA_BUF_IOCTL_EXPORT_SYNC_FILE,
 // SYNC_IOC_MERGE, SYNC_IOC_FILE_INFO). Waited on through the event loop.
 import { native } from '../platform/binding';
+import { withDup } from '../platform/fds';
 import { DmaBufError, argType, codes, closedError } from '../platform/errors';
 import { READABLE, Readiness } from './readiness';
 import * as v from '../platform/validate';
@@ -57,7 +58,7 @@ export class SyncFile implements Disposable {
       if (e.code === 'EBADF') throw e;
       throw new DmaBufError(codes.NOT_SYNC_FILE, `fd ${fd} is not a sync_file (${e.code})`);
     }
-    return new SyncFile(take ? fd : b.dup(fd));
+    return withDup(fd, take, (own) => new SyncFile(own));
   }
 
   get fd(): number {

@@ -5,34 +5,25 @@
 // syscall into an Error shaped like Node's SystemError: `code` ('EINVAL'), `errno`
 // (negative, -22), `syscall` ('ioctl', 'memfd_create', …), and where known `ioctl`
 // ('UDMABUF_CREATE') and `path`.
+import { join } from 'node:path';
 import { DmaBufError, codes } from './codes';
 
+/** exports.constants (native/constants.cc): what the C headers or the running kernel decide.
+ *  Numbers the uapi headers fix for every architecture are in uapi.ts. */
 export interface NativeConstants {
   readonly PAGE_SIZE: number;
   readonly MFD_CLOEXEC: number;
   readonly MFD_ALLOW_SEALING: number;
   readonly MFD_HUGETLB: number;
-  readonly F_SEAL_SEAL: number;
   readonly F_SEAL_SHRINK: number;
-  readonly F_SEAL_GROW: number;
   readonly F_SEAL_WRITE: number;
   readonly F_SEAL_FUTURE_WRITE: number;
   readonly O_RDONLY: number;
-  readonly O_WRONLY: number;
   readonly O_RDWR: number;
   readonly O_CLOEXEC: number;
   readonly O_NONBLOCK: number;
   readonly POLLIN: number;
   readonly POLLOUT: number;
-  readonly POLLERR: number;
-  readonly POLLHUP: number;
-  readonly POLLNVAL: number;
-  readonly DMA_BUF_SYNC_READ: number;
-  readonly DMA_BUF_SYNC_WRITE: number;
-  readonly DMA_BUF_SYNC_RW: number;
-  readonly DMA_BUF_SYNC_START: number;
-  readonly DMA_BUF_SYNC_END: number;
-  readonly DMA_BUF_NAME_LEN: number;
   readonly DMA_BUF_MAGIC: number;
   readonly UDMABUF_FLAGS_CLOEXEC: number;
 }
@@ -85,8 +76,26 @@ export interface NativeErrno {
   readonly errno: number;
   /** 'EINVAL'. */
   readonly code: string;
-  /** 'invalid argument' (strerror, lower-cased as libuv words it). */
+  /** 'invalid argument': libuv's words (uv_strerror), or strerror's, lower-cased, for errnos libuv does not know. */
   readonly description: string;
+}
+
+/** The syscalls whose errnos tests can inject (native/sys/seam.h). */
+export type NativeSeamCall = 'ioctl' | 'sendmsg' | 'recvmsg';
+
+/**
+ * Internal, for tests only: the fault-injection seam under the sys layer. The kernel cannot
+ * be made to return EINTR or EAGAIN on cue, so a test queues errnos that the calling
+ * thread's next calls of one kind fail with, before (and instead of) the real call. Each
+ * thread (the main thread, every worker) has its own queues.
+ */
+export interface NativeTesting {
+  /** Queues positive errnos (1..4095, at most 64 pending per call) for this thread's next `call`s, in order. */
+  injectErrno(call: NativeSeamCall, errnos: readonly number[]): void;
+  /** Injected errnos this thread's `call`s have not taken yet. */
+  pendingInjected(call: NativeSeamCall): number;
+  /** Drops every errno this thread queued, for every call. */
+  clearInjected(): void;
 }
 
 export interface NativeBinding {
@@ -200,27 +209,32 @@ export interface NativeBinding {
   transferTake(fd: number, token: number): boolean;
   /** fds in transit (put, not yet taken). */
   transferPending(): number;
+
+  /** Internal: fault injection for tests (NativeTesting). Never used by the library. */
+  readonly _testing: NativeTesting;
 }
 
 let cached: NativeBinding | null | undefined;
 let loadError: Error | undefined;
 
+/** The package root: dist/lib/platform/ → ../../.. */
+const ROOT = join(__dirname, '..', '..', '..');
+
+/**
+ * node-gyp-build picks build/Release (a local build) or else the prebuild in
+ * prebuilds/<platform>-<arch>/ that matches this runtime (Node-API, so one per
+ * architecture serves Node 20-24 and Electron).
+ */
 function tryLoad(): NativeBinding | null {
-  const candidates = ['../../../build/Release/dmabuf.node', '../../../build/Debug/dmabuf.node'];
-  for (const c of candidates) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return require(c) as NativeBinding;
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code !== 'MODULE_NOT_FOUND') {
-        loadError = e;
-        return null;
-      }
-      loadError = e;
-    }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const file = (require('node-gyp-build') as { path(dir: string): string }).path(ROOT);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as NativeBinding;
+  } catch (err) {
+    loadError = err as Error;
+    return null;
   }
-  return null;
 }
 
 /** The addon, or null where it is not built or not loadable (non-Linux). */
@@ -236,7 +250,7 @@ export function native(): NativeBinding {
   const why =
     process.platform !== 'linux'
       ? `the native addon is Linux-only (this is ${process.platform})`
-      : `the native addon could not be loaded (${loadError?.message ?? 'not built'}); run "npm rebuild dmabuf"`;
+      : `the native addon could not be loaded (${loadError?.message ?? 'not built'}); reinstall with a C++ compiler present, or run "npm rebuild dmabuf"`;
   throw new DmaBufError(codes.NO_NATIVE, why);
 }
 

@@ -1,5 +1,5 @@
 // What the kernel says about an fd: /proc/self/fdinfo/<fd> and /proc/self/fd/<fd>.
-import { readFileSync, readlinkSync, readdirSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 /** Parsed /proc/self/fdinfo/<fd> of a dma-buf (fields the kernel printed, by name). */
 export interface DmaBufInfo {
@@ -63,9 +63,4 @@ export function fdKind(fd: number): FdKind {
 /** Whether fd is an open dma-buf (readlink /dmabuf:…). */
 export function isDmaBuf(fd: number): boolean {
   return fdKind(fd) === 'dmabuf';
-}
-
-/** Open fds of this process (for leak checks). */
-export function openFdCount(): number {
-  return readdirSync('/proc/self/fd').length - 1; // minus the fd readdir itself opened
 }

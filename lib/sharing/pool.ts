@@ -5,12 +5,14 @@
 // which come back only when the consumer releases them. Where the kernel gives fences
 // (dma-bufs), a sync_file passed to submit() becomes the buffer's write fence, and the
 // consumer's read access waits for it; elsewhere the release messages are the sync.
-import { allocate, type AllocateOptions } from '../exporters/registry';
+import { allocate } from '../exporters/allocate';
+import type { AllocateOptions } from '../exporters/registry';
 import type { Channel, ChannelMessage } from './channel';
 import type { DmaBuf } from '../core/dma-buf';
 import { DmaBufError, codes, argType, closedError } from '../platform/errors';
 import type { SyncFile } from '../fences/sync-file';
 import * as v from '../platform/validate';
+import { waitFor, type Settle } from '../platform/wait';
 
 const PROTOCOL = 'dmabuf-pool/1';
 
@@ -51,12 +53,6 @@ export class Frame {
   }
 }
 
-interface Waiter {
-  resolve(f: Frame): void;
-  reject(e: Error): void;
-  timer?: NodeJS.Timeout;
-}
-
 type Slot = { state: 'free' } | { state: 'acquired'; frame: Frame } | { state: 'submitted'; seq: number };
 
 /** The producing end: owns the buffers, hands them out to fill, gets them back on release. */
@@ -66,7 +62,7 @@ export class FrameProducer implements Disposable {
   readonly #slots: Slot[];
   #seq = 0;
   #closed = false;
-  #waiters: Waiter[] = [];
+  #waiters: Array<Settle<Frame>> = [];
   readonly #onMessage = (m: ChannelMessage) => this.#message(m);
   readonly #onClose = () => this.#fail(new DmaBufError(codes.CLOSED, 'FramePool: the channel closed'));
 
@@ -115,18 +111,14 @@ export class FrameProducer implements Disposable {
     const timeout = options.timeout === undefined ? undefined : v.integer(options.timeout, 'options.timeout');
     const frame =
       this.#take() ??
-      (await new Promise<Frame>((resolve, reject) => {
-        const w: Waiter = { resolve, reject };
-        if (timeout !== undefined) {
-          w.timer = setTimeout(() => {
-            this.#waiters = this.#waiters.filter((x) => x !== w);
-            reject(
-              new DmaBufError(codes.TIMEOUT, `acquire: no frame came back within ${timeout} ms (the consumer holds all ${this.count})`),
-            );
-          }, timeout);
-        }
-        this.#waiters.push(w);
-      }));
+      (await waitFor<Frame>(
+        (w) => {
+          this.#waiters.push(w);
+          return () => (this.#waiters = this.#waiters.filter((x) => x !== w));
+        },
+        timeout,
+        () => `acquire: no frame came back within ${timeout} ms (the consumer holds all ${this.count})`,
+      ));
     try {
       await frame.buffer.beginCpuAccessAsync('write');
     } catch (err) {
@@ -180,9 +172,7 @@ export class FrameProducer implements Disposable {
     while (this.#waiters.length) {
       const frame = this.#take();
       if (!frame) return;
-      const w = this.#waiters.shift()!;
-      if (w.timer) clearTimeout(w.timer);
-      w.resolve(frame);
+      this.#waiters.shift()!.resolve(frame);
     }
   }
 
@@ -206,11 +196,7 @@ export class FrameProducer implements Disposable {
     this.#closed = true;
     this.#channel.off('message', this.#onMessage);
     this.#channel.off('close', this.#onClose);
-    for (const w of this.#waiters) {
-      if (w.timer) clearTimeout(w.timer);
-      w.reject(err);
-    }
-    this.#waiters = [];
+    for (const w of this.#waiters.splice(0)) w.reject(err);
     for (const b of this.#buffers) b.close();
   }
 }

@@ -6,8 +6,9 @@
 // (once: a second receiver of a copy of the same object gets ERR_DMABUF_CLOSED) or
 // releaseTransferable() closes it. A transferable that is never received keeps its dup
 // open until one of those, or until the process exits.
-import { fromFd } from '../exporters/registry';
+import { fromFd } from '../exporters/from-fd';
 import { native } from '../platform/binding';
+import { closeOnThrow } from '../platform/fds';
 import { DmaBuf } from '../core/dma-buf';
 import { DmaBufError, argType, argValue, codes } from '../platform/errors';
 import { MemoryOps } from '../exporters/memory';
@@ -87,12 +88,7 @@ export function fromTransferable(t: TransferableDmaBuf): DmaBuf {
     if (!b.transferTake(t.fd, t.token)) {
       throw new DmaBufError(codes.CLOSED, `fromTransferable: fd ${t.fd} was already received or released; a transferable is received once`);
     }
-    try {
-      return fromFd(t.fd, { takeOwnership: true });
-    } catch (err) {
-      b.close(t.fd);
-      throw err;
-    }
+    return closeOnThrow(t.fd, () => fromFd(t.fd, { takeOwnership: true }));
   }
   if (t.kind === 'dmabuf-memory') {
     if (!(t.buffer instanceof SharedArrayBuffer)) throw argType('transferable.buffer', 'a SharedArrayBuffer', t.buffer);

@@ -1,14 +1,14 @@
 #include "dmabuf.h"
 
-#include <sys/ioctl.h>
-
 #include <cerrno>
 #include <cstring>
+
+#include "seam.h"
 
 namespace dmabuf::sys {
 
 int Ioctl(int fd, unsigned long request, void* arg) {
-  int r = ioctl(fd, request, arg);
+  int r = seam::Ioctl(fd, request, arg);
   return r < 0 ? -errno : r;
 }
 
@@ -33,9 +33,12 @@ int DmaHeapAlloc(int heap_fd, uint64_t len, uint32_t fd_flags, uint64_t heap_fla
 }
 
 int DmaBufSync(int fd, uint64_t flags) {
-  // "DMA_BUF_IOCTL_SYNC can fail with -EAGAIN or -EINTR, in which case it must be restarted"
   uapi::dma_buf_sync sync = {flags};
   int r;
+  // drivers/dma-buf/dma-buf.c, "DOC: cpu access": "Note that DMA_BUF_IOCTL_SYNC can fail
+  // with -EAGAIN or -EINTR, in which case it must be restarted." EAGAIN here is not "would
+  // block" (SYNC never looks at O_NONBLOCK) but a driver asking to be called again, as
+  // drmIoctl() restarts it. Only this ioctl is restarted; any other errno is the answer.
   do {
     r = Ioctl(fd, uapi::DMA_BUF_IOCTL_SYNC, &sync);
   } while (r == -EINTR || r == -EAGAIN);

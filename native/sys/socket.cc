@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "seam.h"
+
 namespace dmabuf::sys {
 namespace {
 
@@ -136,9 +138,11 @@ struct Message {
   Message& operator=(const Message&) = delete;
 };
 
-// Restarts on EINTR; a full or empty socket is -EAGAIN.
-template <typename Call>
-ssize_t Retry(Call call) {
+// Restarts on EINTR (a signal arrived before anything was sent or received). EAGAIN is
+// not restarted: every socket here is non-blocking, so it means "would block" (a full or
+// empty socket) and goes back to the caller as -EAGAIN, to wait for readiness.
+template <typename Fn>
+ssize_t Retry(Fn call) {
   for (;;) {
     const ssize_t r = call();
     if (r >= 0) return r;
@@ -160,7 +164,7 @@ int64_t SendFds(int fd, const void* data, size_t length, const int* fds, size_t 
     c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
     std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
   }
-  return Retry([&] { return sendmsg(fd, &m.msg, MSG_NOSIGNAL); });
+  return Retry([&] { return seam::Sendmsg(fd, &m.msg, MSG_NOSIGNAL); });
 }
 
 int RecvFds(int fd, void* data, size_t length, size_t max_fds, Received* out) {
@@ -173,7 +177,7 @@ int RecvFds(int fd, void* data, size_t length, size_t max_fds, Received* out) {
     msg.msg_control = m.control.buf;
     msg.msg_controllen = CMSG_LEN(sizeof(int) * max_fds);
   }
-  const ssize_t r = Retry([&] { return recvmsg(fd, &msg, MSG_CMSG_CLOEXEC); });
+  const ssize_t r = Retry([&] { return seam::Recvmsg(fd, &msg, MSG_CMSG_CLOEXEC); });
   if (r < 0) return static_cast<int>(r);
   out->bytes = r;
   out->fds.clear();

@@ -12,8 +12,9 @@
 //   size from the fd, a dma-buf or a sealed memfd or nothing. A message any of whose fds
 //   fails that check is dropped whole, every one of its fds closed, and reported.
 import { EventEmitter } from 'node:events';
-import { fromFd } from '../../exporters/registry';
+import { fromFd } from '../../exporters/from-fd';
 import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from '../../platform/binding';
+import { closeOnThrow, closeQuietly, withDup } from '../../platform/fds';
 import { DmaBuf } from '../../core/dma-buf';
 import { DmaBufError, argType, codes, illegalConstructor, outOfRange } from '../../platform/errors';
 import * as v from '../../platform/validate';
@@ -23,13 +24,11 @@ import {
   UV_DISCONNECT,
   UV_READABLE,
   UV_WRITABLE,
-  closeAll,
   closeHandle,
   errnoError,
   hwmOption,
   isPeerGone,
   kCreate,
-  open,
   sockets,
   type ChannelFromFdOptions,
   type ChannelMessage,
@@ -99,8 +98,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     this.#peer = Object.freeze(peer ?? this.#b.socketPeerCred(fd));
     this.#watcher = new this.#b.FdWatcher(fd, (status, events) => this.#onReady(status, events));
     this.#handle = { fd, watcher: new WeakRef(this.#watcher) };
-    open.add(this.#handle);
-    sockets.register(this, this.#handle, this);
+    sockets.register(this, this.#handle);
     this.on('newListener', (event) => {
       if (event === 'message') process.nextTick(() => this.#flushInbox());
     });
@@ -119,12 +117,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const b = native();
     const out = new Int32Array(2);
     b.socketPair(out);
-    try {
-      return [new Channel(kCreate, out[0], o), out[1]];
-    } catch (err) {
-      closeAll(b, [out[0], out[1]]);
-      throw err;
-    }
+    return closeOnThrow([out[0], out[1]], () => [new Channel(kCreate, out[0], o), out[1]]);
   }
 
   /**
@@ -137,15 +130,8 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const o = v.object<ChannelFromFdOptions>(options, 'options');
     const take = v.bool(o.takeOwnership, 'options.takeOwnership', false);
     hwmOption(o);
-    const b = native();
-    b.socketAdopt(fd);
-    const own = take ? fd : b.dup(fd);
-    try {
-      return new Channel(kCreate, own, o);
-    } catch (err) {
-      if (!take) closeAll(b, [own]);
-      throw err;
-    }
+    native().socketAdopt(fd);
+    return withDup(fd, take, (own) => new Channel(kCreate, own, o));
   }
 
   /** The peer's credentials (SO_PEERCRED). For a pair, both ends report the process that made it. */
@@ -219,7 +205,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     try {
       for (const fd of fds) dups.push(b.dup(fd));
     } catch (err) {
-      closeAll(b, dups);
+      closeQuietly(dups);
       return Promise.reject(err);
     }
     return new Promise<void>((resolve, reject) => {
@@ -359,13 +345,12 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
   }
 
   #decode(r: NativeReceived): ChannelMessage {
-    const b = this.#b;
     const fds = r.fds;
     let payload: unknown;
     try {
       payload = decode(this.#recvBuf!, r, this.#handle.fd);
     } catch (err) {
-      closeAll(b, fds);
+      closeQuietly(fds);
       throw err;
     }
     const buffers: DmaBuf[] = [];
@@ -374,7 +359,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
         buffers.push(fromFd(fds[i], { takeOwnership: true }));
       } catch (err) {
         for (const done of buffers) done.close();
-        closeAll(b, fds.slice(i));
+        closeQuietly(fds.slice(i));
         throw badMessage(`buffer ${i} of ${fds.length} cannot be imported (${(err as Error).message})`, err);
       }
     }
@@ -425,7 +410,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
   }
 
   #settle(m: Outgoing, err: Error | null): void {
-    closeAll(this.#b, m.fds);
+    closeQuietly(m.fds);
     if (err) m.reject(err);
     else m.resolve();
   }
@@ -445,7 +430,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
       this.#closed = true;
       this.#watcher.close();
       this.#watching = 0;
-      sockets.unregister(this);
+      sockets.unregister(this, this.#handle);
       closeHandle(this.#handle);
       const why = err ? `the channel failed (${err.message})` : 'the channel was closed';
       for (const m of this.#queue.splice(0)) this.#settle(m, channelClosed(`send: ${why} before this message could be sent`));

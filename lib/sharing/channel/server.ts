@@ -2,18 +2,17 @@
 import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { native, type NativeBinding, type NativeFdWatcher } from '../../platform/binding';
+import { closeOnThrow, closeQuietly } from '../../platform/fds';
 import { DmaBufError, argType, codes, illegalConstructor } from '../../platform/errors';
 import * as v from '../../platform/validate';
 import { Channel } from './channel';
 import {
   BATCH,
   UV_READABLE,
-  closeAll,
   closeHandle,
   errnoError,
   hwmOption,
   kCreate,
-  open,
   sockets,
   type ConnectOptions,
   type Handle,
@@ -42,8 +41,7 @@ export class ChannelServer extends EventEmitter implements Disposable {
     this.#ino = lstatSync(path).ino;
     this.#watcher = new this.#b.FdWatcher(fd, (status) => this.#onReady(status));
     this.#handle = { fd, watcher: new WeakRef(this.#watcher) };
-    open.add(this.#handle);
-    sockets.register(this, this.#handle, this);
+    sockets.register(this, this.#handle);
     this.#watcher.start(UV_READABLE);
   }
 
@@ -57,7 +55,7 @@ export class ChannelServer extends EventEmitter implements Disposable {
     this.#closed = true;
     if (this.#retry) clearTimeout(this.#retry);
     this.#watcher.close();
-    sockets.unregister(this);
+    sockets.unregister(this, this.#handle);
     closeHandle(this.#handle);
     try {
       const st = lstatSync(this.path);
@@ -106,13 +104,13 @@ export class ChannelServer extends EventEmitter implements Disposable {
       const peer = this.#b.socketPeerCred(fd);
       const filter = this.#options.accept;
       if (this.listenerCount('connection') === 0 || (filter && !filter(Object.freeze({ ...peer })))) {
-        closeAll(this.#b, [fd]);
+        closeQuietly([fd]);
         this.emit('refused', peer);
         return;
       }
       channel = new Channel(kCreate, fd, this.#options, peer);
     } catch (err) {
-      closeAll(this.#b, [fd]);
+      closeQuietly([fd]);
       if (this.listenerCount('error') > 0) this.emit('error', err);
       else process.emitWarning(err as Error);
       return;
@@ -133,12 +131,7 @@ export function listen(path: string, options: ListenOptions = {}): ChannelServer
   if (o.accept !== undefined && typeof o.accept !== 'function') throw argType('options.accept', 'a function', o.accept);
   const b = native();
   const fd = b.socketListen(path, backlog);
-  try {
-    return new ChannelServer(kCreate, path, fd, { ...o });
-  } catch (err) {
-    closeAll(b, [fd]);
-    throw err;
-  }
+  return closeOnThrow(fd, () => new ChannelServer(kCreate, path, fd, { ...o }));
 }
 
 /** Connects to a listening path. Retries (with a growing delay, up to `timeout`) while the backlog is full. */
@@ -151,14 +144,7 @@ export async function connect(path: string, options: ConnectOptions = {}): Promi
   const deadline = Date.now() + timeout;
   for (let delay = 1; ; delay = Math.min(delay * 2, 100)) {
     const fd = b.socketConnect(path);
-    if (fd !== null) {
-      try {
-        return new Channel(kCreate, fd, o);
-      } catch (err) {
-        closeAll(b, [fd]);
-        throw err;
-      }
-    }
+    if (fd !== null) return closeOnThrow(fd, () => new Channel(kCreate, fd, o));
     if (Date.now() >= deadline) {
       throw new DmaBufError(
         codes.TIMEOUT,

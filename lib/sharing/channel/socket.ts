@@ -1,7 +1,8 @@
 // What channels and servers share: their options, the socket handles and the safety
 // net that closes a socket dropped without close() (or left open by a worker's end).
-import { isMainThread } from 'node:worker_threads';
-import { native, type NativeBinding, type NativeFdWatcher } from '../../platform/binding';
+import type { NativeFdWatcher } from '../../platform/binding';
+import { closeQuietly } from '../../platform/fds';
+import { SafetyNet } from '../../platform/safety-net';
 import { systemError } from '../../platform/errors';
 import * as v from '../../platform/validate';
 import type { DmaBuf } from '../../core/dma-buf';
@@ -51,7 +52,7 @@ export const UV_WRITABLE = 2;
 export const UV_DISCONNECT = 4;
 /** Messages (or connections) handled per readiness callback, so one busy peer cannot starve the loop. */
 export const BATCH = 64;
-export const DEFAULT_HWM = 16;
+const DEFAULT_HWM = 16;
 
 /** Only this module's friends construct channels and servers. */
 export const kCreate = Symbol('create');
@@ -62,36 +63,17 @@ export interface Handle {
   watcher: WeakRef<NativeFdWatcher>;
 }
 
-/** The sockets of open channels and servers, so a worker thread's end can close them (fds are process-wide). */
-export const open = new Set<Handle>();
-
 /** Closes the watcher, then the fd: libuv must never watch an fd that is already closed. */
 export function closeHandle(h: Handle): void {
-  open.delete(h);
   h.watcher.deref()?.close();
   if (h.fd < 0) return;
   const fd = h.fd;
   h.fd = -1;
-  try {
-    native().close(fd);
-  } catch {
-    // nothing to report to
-  }
+  closeQuietly([fd]); // nothing to report to
 }
 
-/** Closes a socket a channel or server dropped without close() (a safety net, not the lifetime mechanism). */
-export const sockets = new FinalizationRegistry<Handle>(closeHandle);
-if (!isMainThread) process.once('exit', () => [...open].forEach(closeHandle));
-
-export function closeAll(b: NativeBinding, fds: readonly number[]): void {
-  for (const fd of fds) {
-    try {
-      b.close(fd);
-    } catch {
-      // already gone; nothing else to do with it
-    }
-  }
-}
+/** Closes a socket a channel or server dropped without close(), or left open at a worker thread's end. */
+export const sockets = new SafetyNet<Handle>(closeHandle);
 
 /** The errors that mean the other end is gone. */
 export function isPeerGone(err: unknown): boolean {

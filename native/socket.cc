@@ -1,18 +1,15 @@
-// Each export reads all its arguments first, then makes one sys call. Expected
-// conditions become values (EAGAIN → null); every other failure throws a SystemError-
-// shaped error (errors.h).
-#include "channel.h"
-
+// Glue for AF_UNIX SOCK_SEQPACKET sockets that carry fds (SCM_RIGHTS). Each export reads
+// all its arguments first, then makes one sys call. Expected conditions become values
+// (EAGAIN → null); every other failure throws a SystemError-shaped error (errors.h).
 #include <sys/socket.h>
 
-#include <atomic>
-#include <mutex>
+#include <cerrno>
 #include <string>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "errors.h"
-#include "sys/fd.h"
+#include "register.h"
 #include "sys/socket.h"
 
 namespace dmabuf {
@@ -153,64 +150,15 @@ Napi::Value SocketShutdown(Info info) {
   return info.Env().Undefined();
 }
 
-// Fds dup'ed for worker threads: fds are process-wide, so the table is too (plain data,
-// no JS references). Each entry can be taken once, by the receiver or by a cleanup.
-struct TransferTable {
-  std::mutex lock;
-  std::unordered_map<int, double> tokens;
-  std::atomic<int64_t> next{1};
-};
-
-TransferTable& Transfers() {
-  static TransferTable* table = new TransferTable;  // never destroyed: workers may outlive static teardown
-  return *table;
-}
-
-// transferPut(fd) → { fd, token }: a dup (O_CLOEXEC) registered as in transit.
-Napi::Value TransferPut(Info info) {
-  const int fd = ArgFd(info[0]);
-  const int dup = static_cast<int>(Check(info.Env(), sys::Dup(fd), {"fcntl", "F_DUPFD_CLOEXEC", fd}));
-  TransferTable& t = Transfers();
-  const double token = static_cast<double>(t.next.fetch_add(1));
-  {
-    std::lock_guard<std::mutex> g(t.lock);
-    t.tokens[dup] = token;
-  }
-  Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("fd", dup);
-  o.Set("token", token);
-  return o;
-}
-
-// transferTake(fd, token) → true when this entry was in transit (the caller now owns fd).
-Napi::Value TransferTake(Info info) {
-  const int fd = ArgFd(info[0]);
-  const auto token = static_cast<double>(ArgInt(info[1], "token", 1, kMaxSafeInteger));
-  TransferTable& t = Transfers();
-  std::lock_guard<std::mutex> g(t.lock);
-  const auto it = t.tokens.find(fd);
-  if (it == t.tokens.end() || it->second != token) return Napi::Boolean::New(info.Env(), false);
-  t.tokens.erase(it);
-  return Napi::Boolean::New(info.Env(), true);
-}
-
-Napi::Value TransferPending(Info info) {
-  TransferTable& t = Transfers();
-  std::lock_guard<std::mutex> g(t.lock);
-  return Napi::Number::New(info.Env(), static_cast<double>(t.tokens.size()));
-}
-
 }  // namespace
 
-void InitChannel(Napi::Env env, Napi::Object exports) {
+void RegisterSocket(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Napi::Function::Callback> fns[] = {
-      {"socketPair", SocketPair},           {"socketListen", SocketListen},
-      {"socketConnect", SocketConnect},     {"socketAccept", SocketAccept},
-      {"socketAdopt", SocketAdopt},         {"socketSend", SocketSend},
-      {"socketRecv", SocketRecv},           {"socketPeerCred", SocketPeerCred},
-      {"socketError", SocketError},         {"socketShutdown", SocketShutdown},
-      {"transferPut", TransferPut},         {"transferTake", TransferTake},
-      {"transferPending", TransferPending},
+      {"socketPair", SocketPair},       {"socketListen", SocketListen},
+      {"socketConnect", SocketConnect}, {"socketAccept", SocketAccept},
+      {"socketAdopt", SocketAdopt},     {"socketSend", SocketSend},
+      {"socketRecv", SocketRecv},       {"socketPeerCred", SocketPeerCred},
+      {"socketError", SocketError},     {"socketShutdown", SocketShutdown},
   };
   for (const auto& [name, cb] : fns) exports.Set(name, Napi::Function::New(env, cb, name));
 }

@@ -1,0 +1,31 @@
+// fromFd(): dma_buf_get on an fd from elsewhere: the import exporter for a dma-buf, the
+// memfd exporter for a sealed memfd.
+import { native } from '../platform/binding';
+import { DmaBuf, installFactories } from '../core/dma-buf';
+import { withDup } from '../platform/fds';
+import { checkImportable, ImportOps } from './import';
+import { MemfdOps } from './memfd';
+import * as v from '../platform/validate';
+
+export interface FromFdOptions {
+  /** Take over `fd` (it is closed on release) instead of dup'ing it. Default false. */
+  takeOwnership?: boolean;
+}
+
+/**
+ * dma_buf_get: a buffer object for a dma-buf fd (or a sealed memfd, as the memfd
+ * exporter makes). The size is taken from the fd. The fd is dup'ed unless
+ * `takeOwnership` is set; on failure the caller still owns `fd`.
+ */
+export function fromFd(fd: number, options: FromFdOptions = {}): DmaBuf {
+  v.fd(fd);
+  const opts = v.object<FromFdOptions>(options, 'options');
+  const take = v.bool(opts.takeOwnership, 'options.takeOwnership', false);
+  const kind = checkImportable(fd, true);
+  return withDup(fd, take, (own) => {
+    const size = native().fdSize(own);
+    return new DmaBuf(kind === 'dmabuf' ? new ImportOps(own, size) : new MemfdOps(size, {}, own));
+  });
+}
+
+installFactories({ fromFd });

@@ -1,0 +1,96 @@
+// Glue for memfds and plain fds: each export reads its arguments, makes one sys call and
+// converts the result.
+#include <cstdint>
+#include <string>
+
+#include "errors.h"
+#include "register.h"
+#include "sys/fd.h"
+
+namespace dmabuf {
+namespace {
+
+using Info = const Napi::CallbackInfo&;
+
+Napi::Value Num(Info info, double v) { return Napi::Number::New(info.Env(), v); }
+Napi::Value Void(Info info) { return info.Env().Undefined(); }
+
+}  // namespace
+
+void RegisterFd(Napi::Env env, Napi::Object exports) {
+  auto fn = [&](const char* name, Napi::Function::Callback cb) {
+    exports.Set(name, Napi::Function::New(env, cb, name));
+  };
+  fn("memfdCreate", [](Info info) {
+    const std::string name = ArgString(info[0], "name");
+    return Num(info, Check(info.Env(), sys::MemfdCreate(name.c_str(), ArgFlags(info[1])), {"memfd_create"}));
+  });
+  fn("addSeals", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    Check(info.Env(), sys::AddSeals(fd, ArgFlags(info[1], "seals")), {"fcntl", nullptr, fd});
+    return Void(info);
+  });
+  fn("getSeals", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    return Num(info, Check(info.Env(), sys::GetSeals(fd), {"fcntl", nullptr, fd}));
+  });
+  fn("ftruncate", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    Check(info.Env(), sys::Ftruncate(fd, ArgSize(info[1], "size")), {"ftruncate", nullptr, fd});
+    return Void(info);
+  });
+  fn("open", [](Info info) {
+    const std::string path = ArgString(info[0], "path");
+    return Num(info, Check(info.Env(), sys::Open(path.c_str(), ArgFlags(info[1])),
+                           {"open", nullptr, -1, path.c_str()}));
+  });
+  fn("close", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    Check(info.Env(), sys::Close(fd), {"close", nullptr, fd});
+    return Void(info);
+  });
+  fn("dup", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    return Num(info, Check(info.Env(), sys::Dup(fd), {"fcntl", nullptr, fd}));
+  });
+  fn("dup2", [](Info info) {
+    const int oldfd = ArgFd(info[0], "oldfd");
+    Check(info.Env(), sys::Dup2(oldfd, ArgFd(info[1], "newfd")), {"dup3", nullptr, oldfd});
+    return Void(info);
+  });
+  fn("fdSize", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    return Num(info, static_cast<double>(Check(info.Env(), sys::FdSize(fd), {"lseek", nullptr, fd})));
+  });
+  fn("fstat", [](Info info) -> Napi::Value {
+    const int fd = ArgFd(info[0]);
+    sys::Stat st;
+    Check(info.Env(), sys::Fstat(fd, &st), {"fstat", nullptr, fd});
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("size", static_cast<double>(st.size));
+    o.Set("ino", static_cast<double>(st.ino));
+    o.Set("mode", static_cast<double>(st.mode));
+    o.Set("dev", static_cast<double>(st.dev));
+    o.Set("rdev", static_cast<double>(st.rdev));
+    o.Set("nlink", static_cast<double>(st.nlink));
+    return o;
+  });
+  fn("fstatfsType", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    uint64_t type;
+    Check(info.Env(), sys::FstatfsType(fd, &type), {"fstatfs", nullptr, fd});
+    return Num(info, static_cast<double>(type));
+  });
+  fn("getFlags", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    return Num(info, Check(info.Env(), sys::GetFlags(fd), {"fcntl", nullptr, fd}));
+  });
+  fn("poll", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    const auto events = static_cast<short>(ArgInt(info[1], "events", 0, 0xffff));
+    const auto timeout = static_cast<int>(ArgInt(info[2], "timeoutMs", -1, INT32_MAX));
+    return Num(info, Check(info.Env(), sys::Poll(fd, events, timeout), {"poll", nullptr, fd}));
+  });
+}
+
+}  // namespace dmabuf

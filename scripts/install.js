@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// `npm install` step: use the prebuilt addon that matches this machine, else compile it
+// (node-gyp-build). Never fails the install: without an addon the library still runs its
+// `memory` exporter, and capabilities().native.error says why the addon is missing.
+'use strict';
+const { spawnSync } = require('node:child_process');
+
+if (process.platform !== 'linux') process.exit(0); // the addon is Linux-only
+
+const bin = require.resolve('node-gyp-build/bin.js');
+const r = spawnSync(process.execPath, [bin], { stdio: 'inherit' });
+if (r.status !== 0) {
+  console.warn(
+    `dmabuf: no prebuilt addon matches ${process.platform}-${process.arch} and compiling one failed ` +
+      `(${r.error ? r.error.message : `exit status ${r.status}`}); only the 'memory' exporter is available. ` +
+      'Install a C++ compiler (g++, make, python3) and run "npm rebuild dmabuf" to build it.',
+  );
+}
+process.exit(0);
