@@ -60,6 +60,13 @@ Napi::Error NoExternalBuffers(Napi::Env env) {
                   "ERR_DMABUF_NO_EXTERNAL_BUFFERS");
 }
 
+Napi::Error ReadOnlyView(Napi::Env env) {
+  return WithCode(Napi::Error::New(env,
+                                   "mapView: the mapping is read-only (PROT_READ) and a JavaScript view "
+                                   "cannot be; copy with mapRead instead"),
+                  "ERR_DMABUF_READ_ONLY");
+}
+
 void Copy(const Napi::CallbackInfo& info, bool write) {
   const char* op = write ? "mapWrite" : "mapRead";
   Napi::Env env = info.Env();
@@ -134,6 +141,9 @@ Napi::Value MapView(const Napi::CallbackInfo& info) {
   Mappings& state = State(env);
   Mapping& m = Find(state, env, ArgHandle(info[0]), "mapView");
   if (state.copy_forced) throw NoExternalBuffers(env);
+  // JS has no read-only ArrayBuffer: a view over a PROT_READ mapping would take a store
+  // and the process would die of SIGSEGV (so would a native copy into it). Never make one.
+  if (!m.writable) throw ReadOnlyView(env);
   napi_value buffer;
   if (m.view) {
     if (napi_get_reference_value(env, m.view, &buffer) != napi_ok) throw Napi::Error::New(env);

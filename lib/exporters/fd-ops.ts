@@ -43,6 +43,7 @@ export abstract class FdOps extends StorageOps<number> {
   }
 
   mmap(): Uint8Array {
+    this.#assertViewable('mmap');
     if (this.#wholeView === null) this.#wholeView = new Uint8Array(native().mapView(this.#wholeHandle()));
     return this.#wholeView;
   }
@@ -58,6 +59,7 @@ export abstract class FdOps extends StorageOps<number> {
   /** Maps from offset 0 and views one page (a one-page ArrayBuffer): DRM's shmem helpers
    *  (vgem PRIME exports) ignore mmap's page offset and would show page 0 at any offset. */
   kmap(page: number): Uint8Array {
+    this.#assertViewable('kmap');
     const b = native();
     const h = b.mmap(this.storage(), PAGE_SIZE, 0, this.writable, page * PAGE_SIZE);
     try {
@@ -170,6 +172,17 @@ export abstract class FdOps extends StorageOps<number> {
     this.#readiness = null;
     this.#unmapViews();
     native().close(fd);
+  }
+
+  /** A view over a PROT_READ mapping would still be writable (JS has no read-only
+   *  ArrayBuffer), and one store would kill the process with SIGSEGV: refuse. */
+  #assertViewable(what: string): void {
+    if (this.writable) return;
+    throw new DmaBufError(
+      codes.READ_ONLY,
+      `${what}: this buffer is read-only (its fd was opened O_RDONLY) and a JavaScript view cannot be; ` +
+        'use read(offset, target), which copies',
+    );
   }
 
   #wholeHandle(): number {

@@ -157,7 +157,9 @@ export interface NativeBinding {
   /**
    * The mapping as an external ArrayBuffer, the same object on every call while mapped.
    * Throws code 'ERR_DMABUF_NO_EXTERNAL_BUFFERS' where the runtime forbids external
-   * buffers (napi_no_external_buffers_allowed) or copy mode is forced.
+   * buffers (napi_no_external_buffers_allowed) or copy mode is forced, and
+   * 'ERR_DMABUF_READ_ONLY' for a mapping made with writable false: JS has no read-only
+   * ArrayBuffer, and a store into a PROT_READ mapping would kill the process (SIGSEGV).
    */
   mapView(handle: number): ArrayBuffer;
   /** Copies mapping[offset, offset + target.byteLength) into target. */

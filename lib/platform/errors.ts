@@ -24,6 +24,7 @@ export const codes = {
   UNAVAILABLE: 'ERR_DMABUF_UNAVAILABLE',
   /** The runtime forbids external ArrayBuffers; use read()/write(). */
   NO_EXTERNAL_BUFFERS: 'ERR_DMABUF_NO_EXTERNAL_BUFFERS',
+  READ_ONLY: 'ERR_DMABUF_READ_ONLY', // mmap()/kmap() of a read-only buffer (fd opened O_RDONLY): read() copies
   /** The native addon is not loadable here. */
   NO_NATIVE: 'ERR_DMABUF_NO_NATIVE',
   /** A frame pool was used out of order: submit without acquire, release twice, … */
