@@ -95,14 +95,34 @@ void RegisterDmaBuf(Napi::Env env, Napi::Object exports) {
     const int fd = ArgFd(info[0]);
     const uint32_t request = ArgFlags(info[1], "request");
     const Bytes data = ArgView(info[2], "data");
+    char name[16];
+    std::snprintf(name, sizeof name, "0x%x", request);
+    const unsigned size = _IOC_SIZE(request);
+    if (_IOC_DIR(request) == _IOC_NONE) {
+      // Legacy numbers (FIONREAD, TCGETS, SIOCGIFCONF, …) encode neither direction nor
+      // size, yet their handlers write through the argument as much as they like, and
+      // SIOCGIFCONF follows a user pointer inside the struct. Nothing bounds that, so no
+      // pointer is ever passed: the kernel gets 0, and `data` must be empty.
+      if (data.length != 0) {
+        const std::string msg = "The \"data\" argument must be empty for request " + std::string(name) +
+                                ", which encodes no direction and no size (_IOC_NONE): the kernel could "
+                                "read or write any amount through the pointer. Received " +
+                                std::to_string(data.length) + " bytes";
+        throw WithCode(Napi::TypeError::New(info.Env(), msg), "ERR_INVALID_ARG_VALUE");
+      }
+      return Num(info, Check(info.Env(), sys::Ioctl(fd, request, nullptr), IoctlCall(name, fd)));
+    }
+    if (size == 0) {
+      const std::string msg = "The \"request\" argument must encode the size of its data. Received " +
+                              std::string(name) + ", which has a direction but size 0";
+      throw WithCode(Napi::TypeError::New(info.Env(), msg), "ERR_INVALID_ARG_VALUE");
+    }
     // The kernel copies _IOC_SIZE bytes in or out; never let that run past the view.
-    if (_IOC_SIZE(request) > data.length) {
-      const std::string msg = "The \"data\" argument must be at least " + std::to_string(_IOC_SIZE(request)) +
+    if (size > data.length) {
+      const std::string msg = "The \"data\" argument must be at least " + std::to_string(size) +
                               " bytes, the size the request encodes. Received " + std::to_string(data.length);
       throw WithCode(Napi::RangeError::New(info.Env(), msg), "ERR_OUT_OF_RANGE");
     }
-    char name[16];
-    std::snprintf(name, sizeof name, "0x%x", request);
     return Num(info, Check(info.Env(), sys::Ioctl(fd, request, data.data), IoctlCall(name, fd)));
   });
 }

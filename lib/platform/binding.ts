@@ -146,7 +146,15 @@ export interface NativeBinding {
   /** SYNC_IOC_MERGE; returns the new sync_file fd. */
   syncFileMerge(fd: number, fd2: number, name: string): number;
 
-  /** ioctl(fd, request, data): the struct is read from and written back to `data`; returns the ioctl's result. */
+  /**
+   * ioctl(fd, request, data): the struct is read from and written back to `data`; returns the
+   * ioctl's result. Only what the request number bounds is allowed:
+   * - with a direction (_IOR/_IOW/_IOWR), `data` must hold at least _IOC_SIZE(request) bytes
+   *   (RangeError ERR_OUT_OF_RANGE), and a size of 0 is refused (ERR_INVALID_ARG_VALUE);
+   * - _IOC_NONE (_IO, and legacy numbers such as FIONREAD, TCGETS, SIOCGIFCONF, which encode
+   *   no size yet write through a pointer) never gets a pointer: the kernel sees arg 0, and
+   *   `data` must be empty (ERR_INVALID_ARG_VALUE otherwise). Integer arguments are not supported.
+   */
   ioctl(fd: number, request: number, data: ArrayBufferView): number;
 
   // mappings: mmap(MAP_SHARED) returns a handle owned by this Node environment
