@@ -1,4 +1,5 @@
-// Registration only: the constants, then one Register<Area> per glue file (register.h).
+// Registration only: the per-environment state (env.h), the constants, then one
+// Register<Area> per glue file (register.h).
 #include <napi.h>
 
 #include <fcntl.h>
@@ -7,6 +8,7 @@
 
 #include <utility>
 
+#include "env.h"
 #include "register.h"
 #include "sys/fd.h"
 #include "sys/uapi.h"
@@ -51,6 +53,7 @@ Napi::Object Constants(Napi::Env env) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitEnv(env);  // first: every area keeps its per-environment state there
   exports.Set("constants", Constants(env));
   RegisterWatcher(env, exports);
   RegisterSocket(env, exports);

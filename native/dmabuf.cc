@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "env.h"
 #include "errors.h"
 #include "register.h"
 #include "sys/dmabuf.h"
@@ -51,20 +52,20 @@ void RegisterDmaBuf(Napi::Env env, Napi::Object exports) {
     const uint64_t offset = ArgSize(info[2], "offset");
     const uint64_t size = ArgSize(info[3], "size");
     const int r = sys::UdmabufCreate(dev_fd, memfd, offset, size, ArgFlags(info[4]));
-    return Num(info, Check(info.Env(), r, IoctlCall("UDMABUF_CREATE", dev_fd)));
+    return Num(info, OwnFd(info.Env(), Check(info.Env(), r, IoctlCall("UDMABUF_CREATE", dev_fd))));
   });
   fn("udmabufCreateList", [](Info info) {
     const int dev_fd = ArgFd(info[0], "devFd");
     const auto items = ArgItems(info[1]);
     const int r = sys::UdmabufCreateList(dev_fd, items, ArgFlags(info[2]));
-    return Num(info, Check(info.Env(), r, IoctlCall("UDMABUF_CREATE_LIST", dev_fd)));
+    return Num(info, OwnFd(info.Env(), Check(info.Env(), r, IoctlCall("UDMABUF_CREATE_LIST", dev_fd))));
   });
   fn("dmaHeapAlloc", [](Info info) {
     const int heap_fd = ArgFd(info[0], "heapFd");
     const uint64_t len = ArgSize(info[1], "len");
     const uint32_t fd_flags = ArgFlags(info[2], "fdFlags");
     const int r = sys::DmaHeapAlloc(heap_fd, len, fd_flags, ArgSize(info[3], "heapFlags"));
-    return Num(info, Check(info.Env(), r, IoctlCall("DMA_HEAP_IOCTL_ALLOC", heap_fd)));
+    return Num(info, OwnFd(info.Env(), Check(info.Env(), r, IoctlCall("DMA_HEAP_IOCTL_ALLOC", heap_fd))));
   });
 
   fn("dmaBufSync", [](Info info) {
@@ -81,7 +82,8 @@ void RegisterDmaBuf(Napi::Env env, Napi::Object exports) {
   fn("dmaBufExportSyncFile", [](Info info) {
     const int fd = ArgFd(info[0]);
     const int r = sys::DmaBufExportSyncFile(fd, ArgFlags(info[1]));
-    return Num(info, Check(info.Env(), r, IoctlCall("DMA_BUF_IOCTL_EXPORT_SYNC_FILE", fd)));
+    return Num(info,
+               OwnFd(info.Env(), Check(info.Env(), r, IoctlCall("DMA_BUF_IOCTL_EXPORT_SYNC_FILE", fd))));
   });
   fn("dmaBufImportSyncFile", [](Info info) {
     const int fd = ArgFd(info[0]);

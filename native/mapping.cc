@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "env.h"
 #include "errors.h"
 #include "register.h"
 #include "sys/fd.h"
@@ -24,23 +25,26 @@ struct Mapping {
 };
 
 // Per-environment state: the main thread and every worker have their own.
-struct Mappings {
+struct Mappings : EnvPart {
   std::unordered_map<uint32_t, Mapping> live;
   uint32_t next_handle = 1;  // wraps to 0 once every handle has been used
   bool copy_forced = false;
   int external_allowed = -1;  // -1 until probed
 
-  // Runs at environment teardown, when no JS can reach the memory any more. The
-  // napi_refs belong to the dying environment, which frees them itself.
-  ~Mappings() {
+  // Environment teardown (worker.terminate() included): no JS can reach the memory any
+  // more. The napi_refs belong to the dying environment, which frees them itself.
+  void Teardown() override {
     for (const auto& entry : live) sys::Munmap(entry.second.base, entry.second.map_length);
+    live.clear();
   }
 };
 
 // size_t is 32 bits on 32-bit targets.
 constexpr auto kMaxLength = static_cast<int64_t>(std::min<uint64_t>(SIZE_MAX, kMaxSafeInteger));
 
-Mappings& State(Napi::Env env) { return *env.GetInstanceData<Mappings>(); }
+Mappings& State(Napi::Env env) {
+  return *static_cast<Mappings*>(EnvState::Of(env).Part(EnvState::kMappings));
+}
 
 uint32_t ArgHandle(Napi::Value v) { return static_cast<uint32_t>(ArgInt(v, "handle", 0, UINT32_MAX)); }
 
@@ -88,11 +92,6 @@ void Copy(const Napi::CallbackInfo& info, bool write) {
     std::memmove(mapped, bytes.data, bytes.length);
   else
     std::memmove(bytes.data, mapped, bytes.length);
-}
-
-// Creates this environment's mapping table; its destructor munmaps what is left.
-void InitMappings(Napi::Env env) {
-  if (!env.GetInstanceData<Mappings>()) env.SetInstanceData(new Mappings);
 }
 
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
@@ -203,7 +202,7 @@ Napi::Value MappingCount(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterMapping(Napi::Env env, Napi::Object exports) {
-  InitMappings(env);
+  EnvState::Of(env).SetPart(EnvState::kMappings, std::make_unique<Mappings>());
   const std::pair<const char*, Napi::Function::Callback> fns[] = {
       {"mmap", Mmap},
       {"munmap", Munmap},

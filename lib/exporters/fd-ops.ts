@@ -38,6 +38,13 @@ export abstract class FdOps extends StorageOps<number> {
     return this.#writable;
   }
 
+  /** Storage taken over (fromFd with takeOwnership, a received or transferred fd) is this
+   *  environment's from now on: its end closes the fd if release never ran (worker.terminate()). */
+  protected override adopt(fd: number): void {
+    native().ownFd(fd);
+    super.adopt(fd);
+  }
+
   fd(all: Parameters<StorageOps<number>['map']>[2] = []): number {
     return this.storage(all);
   }

@@ -113,6 +113,15 @@ export interface NativeBinding {
   dup(fd: number): number;
   /** dup3(oldfd, newfd, O_CLOEXEC): atomically points newfd at oldfd's file. */
   dup2(oldfd: number, newfd: number): void;
+  /**
+   * This environment (the main thread, or a worker) now owns fd, taken over from a caller or
+   * made by an ioctl. Every fd a native function makes is owned by the calling environment
+   * already, and close() forgets it; whatever an environment still owns when it ends
+   * (worker.terminate() runs no JS) is closed then, if it still names the same file.
+   */
+  ownFd(fd: number): void;
+  /** fds this environment owns (for leak checks). */
+  ownedFdCount(): number;
   /** lseek(fd, 0, SEEK_END), restoring SEEK_SET; falls back to fstat st_size on ESPIPE. */
   fdSize(fd: number): number;
   fstat(fd: number): NativeStat;
@@ -210,7 +219,7 @@ export interface NativeBinding {
   // fds in transit to worker threads: one process-wide table
   /** Dups fd (F_DUPFD_CLOEXEC) and records the dup as in transit. */
   transferPut(fd: number): { fd: number; token: number };
-  /** Takes an in-transit fd out of the table: true once (the caller now owns fd), false after. */
+  /** Takes an in-transit fd out of the table: true once (the caller and its environment now own fd), false after. */
   transferTake(fd: number, token: number): boolean;
   /** fds in transit (put, not yet taken). */
   transferPending(): number;

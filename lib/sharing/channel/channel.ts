@@ -142,7 +142,9 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     b.socketAdopt(fd);
     const own = take ? fd : b.dup(fd);
     try {
-      return new Channel(kCreate, own, o);
+      const channel = new Channel(kCreate, own, o);
+      if (take) b.ownFd(own); // this environment's end closes it (worker.terminate())
+      return channel;
     } catch (err) {
       if (!take) closeAll(b, [own]);
       throw err;
