@@ -51,7 +51,9 @@ export abstract class FdOps extends StorageOps<number> {
 
   mmap(): Uint8Array {
     this.#assertViewable('mmap');
-    if (this.#wholeView === null) this.#wholeView = new Uint8Array(native().mapView(this.#wholeHandle()));
+    // byteLength 0: the caller moved the view's memory away (ArrayBuffer.prototype.transfer()).
+    if (this.#wholeView === null || this.#wholeView.byteLength === 0)
+      this.#wholeView = new Uint8Array(native().mapView(this.#wholeHandle()));
     return this.#wholeView;
   }
 

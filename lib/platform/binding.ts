@@ -169,10 +169,16 @@ export interface NativeBinding {
   // mappings: mmap(MAP_SHARED) returns a handle owned by this Node environment
   /** mmap(MAP_SHARED) of skip + length bytes at `offset`; views and copies see [skip, skip + length). */
   mmap(fd: number, length: number, offset: number, writable: boolean, skip?: number): number;
-  /** Detaches the mapping's view (if any), then munmaps. Unknown handle: EINVAL-shaped error. */
+  /**
+   * Detaches the mapping's view (if any), then munmaps. Unknown handle: EINVAL-shaped error.
+   * If transfer() had moved a view's memory into another ArrayBuffer, the range is replaced by
+   * anonymous memory instead (the file is released now; a stale view sees zeros), and
+   * unmapped once the last ArrayBuffer over it is collected.
+   */
   munmap(handle: number): void;
   /**
-   * The mapping as an external ArrayBuffer, the same object on every call while mapped.
+   * The mapping as an external ArrayBuffer, the same object on every call while mapped (a new
+   * one if transfer() detached the last).
    * Throws code 'ERR_DMABUF_NO_EXTERNAL_BUFFERS' where the runtime forbids external
    * buffers (napi_no_external_buffers_allowed) or copy mode is forced, and
    * 'ERR_DMABUF_READ_ONLY' for a mapping made with writable false: JS has no read-only
@@ -189,6 +195,12 @@ export interface NativeBinding {
   externalBuffersAllowed(): boolean;
   /** Number of live mappings in this environment (for leak checks). */
   mappingCount(): number;
+  /**
+   * Mappings unmapped while a view's memory had been moved out of reach by
+   * ArrayBuffer.prototype.transfer(), in this process: their range is anonymous zeroed
+   * memory (the dma-buf is released) until the last ArrayBuffer over it is collected.
+   */
+  parkedMappingCount(): number;
 
   // AF_UNIX SOCK_SEQPACKET sockets carrying fds (SCM_RIGHTS); every socket is
   // SOCK_NONBLOCK | SOCK_CLOEXEC. EAGAIN is a value (null), never thrown.
