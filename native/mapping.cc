@@ -178,9 +178,10 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
     m.moved = m.moved || detached;
   }
   Region* r = m.region;
-  state.live.erase(handle);
+  const bool moved = m.moved;
+  state.live.erase(handle);  // m is gone from here on
   int err = 0;
-  if (!m.moved) {
+  if (!moved) {
     err = sys::Munmap(r->base, r->length);
     r->unmapped = err == 0;
   } else if (sys::MapAnonymousOver(r->base, r->length) == 0) {
