@@ -168,6 +168,20 @@ const triggers: Record<DmaBufErrorCode, Trigger> = {
     },
     message: /^device 'tiny': maxSegmentSize cannot be met/,
   },
+  [codes.READ_ONLY]: {
+    run() {
+      using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
+      // A read-only reopen, as a peer could send it: the buffer has no view.
+      const ro = openSync(`/proc/self/fd/${buf.fd}`, 'r');
+      try {
+        using other = fromFd(ro);
+        return other.mmap();
+      } finally {
+        closeSync(ro);
+      }
+    },
+    message: /^mmap: /,
+  },
   [codes.SHARED]: {
     needs: () => (caps.exporters.includes('udmabuf') ? null : 'udmabuf (the one exporter whose fd-backed storage migrates)'),
     run() {

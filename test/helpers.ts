@@ -1,9 +1,10 @@
 // Shared by every test file: fd-leak checks, the exporters this machine can test,
 // and assertions on error shape.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type DmaBuf } from '../lib';
 import { drmDevices, openVgem } from '../lib/devices/drm';
 import { fdKind } from '../lib/platform/fdinfo';
@@ -209,4 +210,31 @@ export function subjects(): Subject[] {
 export const tally = new Map<string, number>();
 export function count(label: string): void {
   tally.set(label, (tally.get(label) ?? 0) + 1);
+}
+
+export interface NodeBinary {
+  label: string;
+  path: string;
+  flags: string[];
+}
+
+let binaries: NodeBinary[] | undefined;
+/**
+ * Node binaries to run a child test with: this one, then every path in DMABUF_TEST_NODES
+ * (colon-separated), or else the Node 22 that `ci/node-bin.sh 22.23.5` prints, if that
+ * script exists (it fetches and caches the binary).
+ */
+export function nodeBinaries(): NodeBinary[] {
+  if (binaries) return binaries;
+  const extra = (process.env.DMABUF_TEST_NODES ?? '').split(':').filter(Boolean);
+  const script = join(__dirname, '..', '..', 'ci', 'node-bin.sh');
+  if (extra.length === 0 && existsSync(script)) {
+    const r = spawnSync('bash', [script, '22.23.5'], { encoding: 'utf8', timeout: 300000 });
+    if (r.status === 0 && r.stdout.trim()) extra.push(r.stdout.trim().split('\n').pop()!);
+  }
+  binaries = [
+    { label: `this Node (${process.version})`, path: process.execPath, flags: [] },
+    ...extra.map((path) => ({ label: path, path, flags: [] })),
+  ];
+  return binaries;
 }

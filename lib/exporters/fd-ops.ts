@@ -46,15 +46,23 @@ export abstract class FdOps extends StorageOps<number> {
     return this.#writable;
   }
 
+  /** Storage taken over (fromFd with takeOwnership, a received or transferred fd) is this
+   *  environment's from now on: its end closes the fd if release never ran (worker.terminate()). */
+  protected override adopt(fd: number): void {
+    native().ownFd(fd);
+    super.adopt(fd);
+  }
+
   fd(all: Parameters<StorageOps<number>['map']>[2] = []): number {
     return this.storage(all);
   }
 
   mmap(): Uint8Array {
-    if (this.#wholeView === null) {
-      checkViewsAllowed('mmap');
+    this.#assertViewable('mmap');
+    checkViewsAllowed('mmap');
+    // byteLength 0: the caller moved the view's memory away (ArrayBuffer.prototype.transfer()).
+    if (this.#wholeView === null || this.#wholeView.byteLength === 0)
       this.#wholeView = new Uint8Array(native().mapView(this.#wholeHandle()));
-    }
     return this.#wholeView;
   }
 
@@ -69,6 +77,7 @@ export abstract class FdOps extends StorageOps<number> {
   /** Maps from offset 0 and views one page (a one-page ArrayBuffer): DRM's shmem helpers
    *  (vgem PRIME exports) ignore mmap's page offset and would show page 0 at any offset. */
   kmap(page: number): Uint8Array {
+    this.#assertViewable('kmap');
     checkViewsAllowed('kmap');
     const b = native();
     const h = b.mmap(this.storage(), PAGE_SIZE, 0, this.writable, page * PAGE_SIZE);
@@ -182,6 +191,17 @@ export abstract class FdOps extends StorageOps<number> {
     this.#readiness = null;
     this.#unmapViews();
     native().close(fd);
+  }
+
+  /** A view over a PROT_READ mapping would still be writable (JS has no read-only
+   *  ArrayBuffer), and one store would kill the process with SIGSEGV: refuse. */
+  #assertViewable(what: string): void {
+    if (this.writable) return;
+    throw new DmaBufError(
+      codes.READ_ONLY,
+      `${what}: this buffer is read-only (its fd was opened O_RDONLY) and a JavaScript view cannot be; ` +
+        'use read(offset, target), which copies',
+    );
   }
 
   #wholeHandle(): number {

@@ -58,6 +58,7 @@ export class SyncFile implements Disposable {
       if (e.code === 'EBADF') throw e;
       throw new DmaBufError(codes.NOT_SYNC_FILE, `fd ${fd} is not a sync_file (${e.code})`);
     }
+    if (take) native().ownFd(fd); // this environment's end closes it (worker.terminate())
     return withDup(fd, take, (own) => new SyncFile(own));
   }
 

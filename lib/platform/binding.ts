@@ -118,6 +118,15 @@ export interface NativeBinding {
   dup(fd: number): number;
   /** dup3(oldfd, newfd, O_CLOEXEC): atomically points newfd at oldfd's file. */
   dup2(oldfd: number, newfd: number): void;
+  /**
+   * This environment (the main thread, or a worker) now owns fd, taken over from a caller or
+   * made by an ioctl. Every fd a native function makes is owned by the calling environment
+   * already, and close() forgets it; whatever an environment still owns when it ends
+   * (worker.terminate() runs no JS) is closed then, if it still names the same file.
+   */
+  ownFd(fd: number): void;
+  /** fds this environment owns (for leak checks). */
+  ownedFdCount(): number;
   /** lseek(fd, 0, SEEK_END), restoring SEEK_SET; falls back to fstat st_size on ESPIPE. */
   fdSize(fd: number): number;
   fstat(fd: number): NativeStat;
@@ -151,18 +160,34 @@ export interface NativeBinding {
   /** SYNC_IOC_MERGE; returns the new sync_file fd. */
   syncFileMerge(fd: number, fd2: number, name: string): number;
 
-  /** ioctl(fd, request, data): the struct is read from and written back to `data`; returns the ioctl's result. */
+  /**
+   * ioctl(fd, request, data): the struct is read from and written back to `data`; returns the
+   * ioctl's result. Only what the request number bounds is allowed:
+   * - with a direction (_IOR/_IOW/_IOWR), `data` must hold at least _IOC_SIZE(request) bytes
+   *   (RangeError ERR_OUT_OF_RANGE), and a size of 0 is refused (ERR_INVALID_ARG_VALUE);
+   * - _IOC_NONE (_IO, and legacy numbers such as FIONREAD, TCGETS, SIOCGIFCONF, which encode
+   *   no size yet write through a pointer) never gets a pointer: the kernel sees arg 0, and
+   *   `data` must be empty (ERR_INVALID_ARG_VALUE otherwise). Integer arguments are not supported.
+   */
   ioctl(fd: number, request: number, data: ArrayBufferView): number;
 
   // mappings: mmap(MAP_SHARED) returns a handle owned by this Node environment
   /** mmap(MAP_SHARED) of skip + length bytes at `offset`; views and copies see [skip, skip + length). */
   mmap(fd: number, length: number, offset: number, writable: boolean, skip?: number): number;
-  /** Detaches the mapping's view (if any), then munmaps. Unknown handle: EINVAL-shaped error. */
+  /**
+   * Detaches the mapping's view (if any), then munmaps. Unknown handle: EINVAL-shaped error.
+   * If transfer() had moved a view's memory into another ArrayBuffer, the range is replaced by
+   * anonymous memory instead (the file is released now; a stale view sees zeros), and
+   * unmapped once the last ArrayBuffer over it is collected.
+   */
   munmap(handle: number): void;
   /**
-   * The mapping as an external ArrayBuffer, the same object on every call while mapped.
+   * The mapping as an external ArrayBuffer, the same object on every call while mapped (a new
+   * one if transfer() detached the last).
    * Throws code 'ERR_DMABUF_NO_EXTERNAL_BUFFERS' where the runtime forbids external
-   * buffers (napi_no_external_buffers_allowed) or copy mode is forced.
+   * buffers (napi_no_external_buffers_allowed) or copy mode is forced, and
+   * 'ERR_DMABUF_READ_ONLY' for a mapping made with writable false: JS has no read-only
+   * ArrayBuffer, and a store into a PROT_READ mapping would kill the process (SIGSEGV).
    */
   mapView(handle: number): ArrayBuffer;
   /** Copies mapping[offset, offset + target.byteLength) into target. */
@@ -175,6 +200,12 @@ export interface NativeBinding {
   externalBuffersAllowed(): boolean;
   /** Number of live mappings in this environment (for leak checks). */
   mappingCount(): number;
+  /**
+   * Mappings unmapped while a view's memory had been moved out of reach by
+   * ArrayBuffer.prototype.transfer(), in this process: their range is anonymous zeroed
+   * memory (the dma-buf is released) until the last ArrayBuffer over it is collected.
+   */
+  parkedMappingCount(): number;
 
   // AF_UNIX SOCK_SEQPACKET sockets carrying fds (SCM_RIGHTS); every socket is
   // SOCK_NONBLOCK | SOCK_CLOEXEC. EAGAIN is a value (null), never thrown.
@@ -205,7 +236,7 @@ export interface NativeBinding {
   // fds in transit to worker threads: one process-wide table
   /** Dups fd (F_DUPFD_CLOEXEC) and records the dup as in transit. */
   transferPut(fd: number): { fd: number; token: number };
-  /** Takes an in-transit fd out of the table: true once (the caller now owns fd), false after. */
+  /** Takes an in-transit fd out of the table: true once (the caller and its environment now own fd), false after. */
   transferTake(fd: number, token: number): boolean;
   /** fds in transit (put, not yet taken). */
   transferPending(): number;

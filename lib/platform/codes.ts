@@ -23,6 +23,8 @@ export const codes = {
   UNAVAILABLE: 'ERR_DMABUF_UNAVAILABLE',
   /** The runtime forbids external ArrayBuffers; use read()/write(). */
   NO_EXTERNAL_BUFFERS: 'ERR_DMABUF_NO_EXTERNAL_BUFFERS',
+  /** mmap()/kmap() of a read-only buffer (an fd opened O_RDONLY): use read(), which copies. */
+  READ_ONLY: 'ERR_DMABUF_READ_ONLY',
   /** The native addon is not loadable here. */
   NO_NATIVE: 'ERR_DMABUF_NO_NATIVE',
   /** A frame pool was used out of order: submit without acquire, release twice, … */

@@ -99,6 +99,12 @@ int Mmap(int fd, size_t length, int64_t offset, bool writable, void** addr) {
 
 int Munmap(void* addr, size_t length) { return Result(munmap(addr, length)); }
 
+int MapAnonymousOver(void* addr, size_t length) {
+  void* p = mmap(addr, length, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? -errno : 0;
+}
+
 long PageSize() { return sysconf(_SC_PAGESIZE); }
 
 }  // namespace dmabuf::sys

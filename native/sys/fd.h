@@ -25,6 +25,9 @@ int GetFlags(int fd);
 int Poll(int fd, short events, int timeout_ms);  // returns revents
 int Mmap(int fd, size_t length, int64_t offset, bool writable, void** addr);
 int Munmap(void* addr, size_t length);
+// Replaces [addr, addr + length) with fresh anonymous private memory (MAP_FIXED): whatever was
+// mapped there is released, and the range stays reserved, readable and writable.
+int MapAnonymousOver(void* addr, size_t length);
 long PageSize();
 
 }  // namespace dmabuf::sys

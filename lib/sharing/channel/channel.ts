@@ -131,7 +131,11 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const take = v.bool(o.takeOwnership, 'options.takeOwnership', false);
     hwmOption(o);
     native().socketAdopt(fd);
-    return withDup(fd, take, (own) => new Channel(kCreate, own, o));
+    return withDup(fd, take, (own) => {
+      const channel = new Channel(kCreate, own, o);
+      if (take) native().ownFd(own); // this environment's end closes it (worker.terminate())
+      return channel;
+    });
   }
 
   /** The peer's credentials (SO_PEERCRED). For a pair, both ends report the process that made it. */
