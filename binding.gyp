@@ -6,6 +6,7 @@
         'sources': [
           # registration, the one error factory, then one glue file per area
           'native/binding.cc',
+          'native/constants.cc',
           'native/errors.cc',
           'native/fd.cc',
           'native/dmabuf.cc',

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release, cpus } from 'node:os';
 import { join } from 'node:path';
-import { capabilities } from '../lib';
+import { PAGE_SIZE, capabilities } from '../lib';
 import { cDir, compileC, cpuModel, IN_GUEST, MiB, ROOT, type Kind } from './common';
 import {
   cmrBench,
@@ -112,7 +112,7 @@ async function measurePath(kind: Kind, cdir: string, soakSize: number, extraSoak
   let syncPage: SyncResult | undefined;
   if (kind !== 'memfd') {
     log('sync bracket (one page)…');
-    syncPage = syncBench(kind, 4096, cdir, p.syncIters, p.syncBlocks, p.syncPer);
+    syncPage = syncBench(kind, PAGE_SIZE, cdir, p.syncIters, p.syncBlocks, p.syncPer);
   }
   log('fill/copy 64 MiB…');
   const fill = fillBench(kind, 64 * MiB, cdir, p.fillBlocks, p.fillPer);

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { allocate, type AllocateOptions, type DmaBuf } from '../lib';
 import { native } from '../lib/platform/binding';
+import { DMA_BUF_SYNC_END, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_START } from '../lib/platform/uapi';
 import { fdCount, fullGc, MiB, nowNs, rssMiB, runC, sleep, stats, type Kind, type Stats } from './common';
 
 const CHILD = join(__dirname, 'handoff-child.js');
@@ -83,8 +84,8 @@ export function syncBench(kind: Kind, size: number, cdir: string, iterations: nu
     if (kind !== 'memfd') {
       // The same two ioctls through the addon alone: how much of the JS figure is N-API
       // and how much is the object model above it.
-      const start = b.constants.DMA_BUF_SYNC_START | b.constants.DMA_BUF_SYNC_RW;
-      const end = b.constants.DMA_BUF_SYNC_END | b.constants.DMA_BUF_SYNC_RW;
+      const start = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW;
+      const end = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
       const out: number[] = [];
       for (let r = -1; r < blocks * perBlock; r++) {
         const t0 = nowNs();

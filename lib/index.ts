@@ -8,7 +8,7 @@ export { DmaBufError, codes, type DmaBufErrorCode } from './platform/errors';
 export type { DmaBufOps, AttachmentInfo } from './core/ops';
 export type { Device, DeviceConstraints, Segment } from './core/layout';
 export type { CpuAccess, DmaDirection } from './platform/validate';
-export { PAGE_SIZE } from './platform/validate';
+export { PAGE_SIZE } from './platform/uapi';
 export { isDmaBuf, fdKind, type DmaBufInfo, type FdKind } from './platform/fdinfo';
 export { listHeaps } from './exporters/dma-heap';
 export { udmabufLimits } from './exporters/udmabuf';

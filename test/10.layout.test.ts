@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { evenLayout, incompatibility, planLayout, sgTable, validateDevice } from '../lib/core/layout';
+import { PAGE_SIZE } from '../lib/platform/uapi';
 import { checkFds } from './helpers';
 
 const MiB = 1024 * 1024;
@@ -9,17 +10,17 @@ describe('10 layout: constraints, chunks and scatter-gather tables', () => {
 
   it('evenLayout splits into page-multiple chunks that cover the buffer in order', () => {
     for (const [size, n] of [
-      [4096, 1],
-      [16 * 4096, 4],
-      [10 * 4096, 3],
-      [3 * 4096, 8],
+      [PAGE_SIZE, 1],
+      [16 * PAGE_SIZE, 4],
+      [10 * PAGE_SIZE, 3],
+      [3 * PAGE_SIZE, 8],
     ] as const) {
       const l = evenLayout(size, n);
-      assert.equal(l.length, Math.min(n, size / 4096));
+      assert.equal(l.length, Math.min(n, size / PAGE_SIZE));
       let off = 0;
       for (const s of l) {
         assert.equal(s.offset, off);
-        assert.equal(s.length % 4096, 0);
+        assert.equal(s.length % PAGE_SIZE, 0);
         assert.ok(s.length > 0);
         off += s.length;
       }
@@ -58,7 +59,7 @@ describe('10 layout: constraints, chunks and scatter-gather tables', () => {
     assert.equal(incompatibility(four, { name: 'b', contiguous: true })?.constraint, 'contiguous');
     assert.equal(incompatibility(four, { name: 'c', maxSegments: 2 })?.constraint, 'maxSegments');
     assert.equal(incompatibility(four, { name: 'd', maxSegments: 4 }), null);
-    assert.equal(incompatibility(evenLayout(3 * 4096, 3), { name: 'e', alignment: 8192 })?.constraint, 'alignment');
+    assert.equal(incompatibility(evenLayout(3 * PAGE_SIZE, 3), { name: 'e', alignment: 2 * PAGE_SIZE })?.constraint, 'alignment');
     const single = [{ offset: 0, length: 4 * MiB }];
     assert.equal(incompatibility(single, { name: 'f', contiguous: true, maxSegmentSize: MiB })?.constraint, 'maxSegmentSize');
     assert.match(String(incompatibility(four, { name: 'cam', contiguous: true })?.message), /device 'cam': contiguous/);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { nativeOrNull, type NativeBinding } from '../lib/platform/binding';
+import { DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ, DMA_BUF_SYNC_START } from '../lib/platform/uapi';
 import { assertCode, checkFds, subjects } from './helpers';
 
 const { EINTR, EAGAIN, EIO, ENOTTY } = constants.errno;
@@ -38,7 +39,6 @@ const b = nativeOrNull();
 (b ? describe : describe.skip)('15 restart: EINTR and EAGAIN through the fault-injection seam', () => {
   const n = b as NativeBinding;
   const t = n?._testing;
-  const { DMA_BUF_SYNC_START, DMA_BUF_SYNC_END, DMA_BUF_SYNC_READ } = n?.constants ?? ({} as NativeBinding['constants']);
   const fds: number[] = [];
   const track = (fd: number) => (fds.push(fd), fd);
 
@@ -209,7 +209,7 @@ const b = nativeOrNull();
         parentPort.postMessage('injected');
         parentPort.once('message', () => {
           let code;
-          try { b.dmaBufSync(workerData.fd, b.constants.DMA_BUF_SYNC_END | b.constants.DMA_BUF_SYNC_READ); } catch (e) { code = e.code; }
+          try { b.dmaBufSync(workerData.fd, ${DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ}); } catch (e) { code = e.code; }
           parentPort.postMessage({ code, pending: b._testing.pendingInjected('ioctl') });
         });`;
       const w = new Worker(code, { eval: true, workerData: { binding: BINDING_JS, fd } });

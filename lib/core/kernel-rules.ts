@@ -1,14 +1,11 @@
 // Checks the kernel makes, applied by the exporters that have no kernel behind them
 // (memfd, memory) so that every exporter fails alike. Errnos as in drivers/dma-buf.
 import { systemError } from '../platform/errors';
-
-export const DMA_BUF_NAME_LEN = 32;
-const SYNC_RW = 3;
-const SYNC_VALID = 7;
+import { DMA_BUF_NAME_LEN, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_VALID_FLAGS_MASK } from '../platform/uapi';
 
 /** DMA_BUF_IOCTL_SYNC: unknown bits, or neither READ nor WRITE → EINVAL. */
 export function checkSyncFlags(flags: number): void {
-  if ((flags & ~SYNC_VALID) !== 0 || flags > 0xffffffff || (flags & SYNC_RW) === 0) {
+  if ((flags & ~DMA_BUF_SYNC_VALID_FLAGS_MASK) !== 0 || flags > 0xffffffff || (flags & DMA_BUF_SYNC_RW) === 0) {
     throw systemError('EINVAL', { syscall: 'ioctl', ioctl: 'DMA_BUF_IOCTL_SYNC' }, `invalid sync flags 0x${flags.toString(16)}`);
   }
 }

@@ -5,7 +5,8 @@
 // A mapping's scatter-gather table splits the chunks further to honour a device's
 // maxSegmentSize; a chunk is never merged with its neighbour.
 import { DmaBufError, codes, argType, outOfRange } from '../platform/errors';
-import { PAGE_SIZE, integer } from '../platform/validate';
+import { integer } from '../platform/validate';
+import { PAGE_SIZE } from '../platform/uapi';
 
 /** What a device can address. Every field is optional; absent means "no limit". */
 export interface DeviceConstraints {

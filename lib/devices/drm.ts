@@ -6,20 +6,19 @@ import { native } from '../platform/binding';
 import { fromFd } from '../exporters/from-fd';
 import type { DmaBuf } from '../core/dma-buf';
 import { DmaBufError, codes } from '../platform/errors';
+import { IOW, IOWR } from '../platform/uapi';
 import { namedIoctl } from './ioctl';
 
-const IOC_WRITE = 1;
-const IOC_READWRITE = 3;
-const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (0x64 << 8) | nr) >>> 0;
+const DRM_COMMAND_BASE = 0x40;
 
 /** DRM_IOCTL_* numbers (type 'd'). */
 export const DRM_IOCTL = {
-  GEM_CLOSE: ioc(IOC_WRITE, 0x09, 8),
-  PRIME_HANDLE_TO_FD: ioc(IOC_READWRITE, 0x2d, 12),
-  PRIME_FD_TO_HANDLE: ioc(IOC_READWRITE, 0x2e, 12),
-  MODE_CREATE_DUMB: ioc(IOC_READWRITE, 0xb2, 32),
-  VGEM_FENCE_ATTACH: ioc(IOC_READWRITE, 0x40 + 0x1, 16),
-  VGEM_FENCE_SIGNAL: ioc(IOC_WRITE, 0x40 + 0x2, 8),
+  GEM_CLOSE: IOW('d', 0x09, 8),
+  PRIME_HANDLE_TO_FD: IOWR('d', 0x2d, 12),
+  PRIME_FD_TO_HANDLE: IOWR('d', 0x2e, 12),
+  MODE_CREATE_DUMB: IOWR('d', 0xb2, 32),
+  VGEM_FENCE_ATTACH: IOWR('d', DRM_COMMAND_BASE + 0x1, 16),
+  VGEM_FENCE_SIGNAL: IOW('d', DRM_COMMAND_BASE + 0x2, 8),
 } as const;
 
 const DRM_RDWR = 2;

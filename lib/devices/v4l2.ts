@@ -7,10 +7,7 @@ import { DmaBufError, codes, closedError } from '../platform/errors';
 import { READABLE, Readiness } from '../fences/readiness';
 import { namedIoctl } from './ioctl';
 import * as v from '../platform/validate';
-
-const IOC_WRITE = 1;
-const IOC_READWRITE = 3;
-const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (0x56 << 8) | nr) >>> 0;
+import { IOW, IOWR } from '../platform/uapi';
 
 const V4L2_FORMAT_SIZE = 208;
 const V4L2_BUFFER_SIZE = 88;
@@ -18,12 +15,12 @@ const V4L2_REQUESTBUFFERS_SIZE = 20;
 
 /** VIDIOC_* numbers (type 'V'). */
 export const VIDIOC = {
-  G_FMT: ioc(IOC_READWRITE, 4, V4L2_FORMAT_SIZE),
-  REQBUFS: ioc(IOC_READWRITE, 8, V4L2_REQUESTBUFFERS_SIZE),
-  QBUF: ioc(IOC_READWRITE, 15, V4L2_BUFFER_SIZE),
-  DQBUF: ioc(IOC_READWRITE, 17, V4L2_BUFFER_SIZE),
-  STREAMON: ioc(IOC_WRITE, 18, 4),
-  STREAMOFF: ioc(IOC_WRITE, 19, 4),
+  G_FMT: IOWR('V', 4, V4L2_FORMAT_SIZE),
+  REQBUFS: IOWR('V', 8, V4L2_REQUESTBUFFERS_SIZE),
+  QBUF: IOWR('V', 15, V4L2_BUFFER_SIZE),
+  DQBUF: IOWR('V', 17, V4L2_BUFFER_SIZE),
+  STREAMON: IOW('V', 18, 4),
+  STREAMOFF: IOW('V', 19, 4),
 } as const;
 
 const BUF_TYPE_VIDEO_CAPTURE = 1;

@@ -5,11 +5,10 @@ import { native } from '../platform/binding';
 import { DmaBufError, codes } from '../platform/errors';
 import { READABLE, Readiness, WRITABLE } from '../fences/readiness';
 import { parseDmaBufInfo, readFdInfo, type DmaBufInfo } from '../platform/fdinfo';
-import { CPU_ACCESS_FLAGS, PAGE_SIZE, type CpuAccess } from '../platform/validate';
+import { CPU_ACCESS_FLAGS, type CpuAccess } from '../platform/validate';
+import { DMA_BUF_SYNC_END, DMA_BUF_SYNC_START, PAGE_SIZE } from '../platform/uapi';
 import { StorageOps } from './storage';
 
-const SYNC_START = 0;
-const SYNC_END = 4;
 const COPY_CHUNK = 1 << 20;
 
 export abstract class FdOps extends StorageOps<number> {
@@ -82,11 +81,11 @@ export abstract class FdOps extends StorageOps<number> {
   }
 
   beginCpuAccess(dir: CpuAccess): void {
-    this.sync(SYNC_START | CPU_ACCESS_FLAGS[dir]);
+    this.sync(DMA_BUF_SYNC_START | CPU_ACCESS_FLAGS[dir]);
   }
 
   endCpuAccess(dir: CpuAccess): void {
-    this.sync(SYNC_END | CPU_ACCESS_FLAGS[dir]);
+    this.sync(DMA_BUF_SYNC_END | CPU_ACCESS_FLAGS[dir]);
   }
 
   sync(flags: number): void {

@@ -1,26 +1,43 @@
 // memfds as udmabuf wants them: MFD_ALLOW_SEALING, sized, F_SEAL_SHRINK; and the
 // reasons udmabuf refuses a memfd, in words.
 import { native } from '../platform/binding';
+import { isErrno, withAdvice } from '../platform/errors';
 import { closeOnThrow } from '../platform/fds';
 import { fdKind, fdLink } from '../platform/fdinfo';
+import { hugePageSize } from '../platform/uapi';
 
-export const HUGE_PAGE_SIZE = 2 * 1024 * 1024;
 /** statfs f_type of shmem (memfds, tmpfs) and hugetlbfs: the files udmabuf takes. */
 const TMPFS_MAGIC = 0x01021994;
 const HUGETLBFS_MAGIC = 0x958458f6;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 
-/** A new sealed memfd of `size` bytes (F_SEAL_SHRINK, so udmabuf accepts it). */
+/** A new sealed memfd of `size` bytes (F_SEAL_SHRINK, so udmabuf accepts it); with
+ *  `hugetlb`, size must be a multiple of the kernel's huge page size. */
 export function sealedMemfd(name: string, size: number, hugetlb: boolean): number {
   const b = native();
   const c = b.constants;
   const fd = b.memfdCreate(name, c.MFD_CLOEXEC | c.MFD_ALLOW_SEALING | (hugetlb ? c.MFD_HUGETLB : 0));
-  return closeOnThrow(fd, () => {
-    b.ftruncate(fd, size);
-    b.addSeals(fd, c.F_SEAL_SHRINK);
-    return fd;
-  });
+  try {
+    return closeOnThrow(fd, () => {
+      b.ftruncate(fd, size);
+      b.addSeals(fd, c.F_SEAL_SHRINK);
+      return fd;
+    });
+  } catch (err) {
+    throw hugetlb ? hugetlbAdvice(err, size) : err;
+  }
+}
+
+/** hugetlbfs refuses (EINVAL) to size a file to anything but whole huge pages. */
+function hugetlbAdvice(err: unknown, size: number): unknown {
+  const huge = hugePageSize();
+  if (!isErrno(err, 'EINVAL') || huge === null || size % huge === 0) return err;
+  return withAdvice(
+    err,
+    `hugetlb memfds hold whole huge pages: ${size} bytes is not a multiple of this kernel's huge page size ` +
+      `(${huge}, Hugepagesize in /proc/meminfo); round up to ${Math.ceil(size / huge) * huge}`,
+  );
 }
 
 /**

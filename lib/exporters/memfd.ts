@@ -5,13 +5,14 @@ import { DmaBufError, codes, systemError } from '../platform/errors';
 import { fdLink, type DmaBufInfo } from '../platform/fdinfo';
 import { checkName, checkSyncFlags } from '../core/kernel-rules';
 import type { Layout } from '../core/layout';
-import { PAGE_SIZE } from '../platform/validate';
+import { PAGE_SIZE } from '../platform/uapi';
 import { FdOps } from './fd-ops';
 import { memfdProblem, sealedMemfd } from './memfd-util';
 import { preferredLayout } from './storage';
 
 export interface MemfdOptions {
-  /** Huge pages (MFD_HUGETLB); size must be a multiple of 2 MiB. */
+  /** Huge pages (MFD_HUGETLB); size must be a multiple of the huge page size (Hugepagesize in
+   *  /proc/meminfo: 2 MiB on x86-64, 32 MiB on arm64 with 16 KiB pages). */
   hugetlb?: boolean;
   /** Allocate at the first use instead of now. */
   deferred?: boolean;

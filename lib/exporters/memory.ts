@@ -3,7 +3,7 @@
 import { checkName, checkSyncFlags } from '../core/kernel-rules';
 import type { DmaBufInfo } from '../platform/fdinfo';
 import type { Layout } from '../core/layout';
-import { PAGE_SIZE } from '../platform/validate';
+import { PAGE_SIZE } from '../platform/uapi';
 import { preferredLayout, StorageOps, type StorageOptions } from './storage';
 
 export interface MemoryOptions extends StorageOptions {

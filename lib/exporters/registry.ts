@@ -9,6 +9,7 @@ import { UdmabufOps, type UdmabufOptions } from './udmabuf';
 import { MemoryOps, type MemoryOptions } from './memory';
 import type { DmaBufOps } from '../core/ops';
 import * as v from '../platform/validate';
+import { PAGE_SIZE } from '../platform/uapi';
 
 /** allocate()'s options: every built-in exporter's, and the choice of exporter. */
 export interface AllocateOptions extends UdmabufOptions, Omit<DmaHeapOptions, 'deferred'>, MemoryOptions {
@@ -30,7 +31,7 @@ const builtin: Record<BuiltinExporter, ExporterFactory> = {
 
 /** The memfd exporter over a dup of the caller's memfd (checked as udmabuf checks it). */
 function adoptMemfd(size: number, memfd: number): DmaBufOps {
-  const p = memfdProblem(memfd, 0, size, v.PAGE_SIZE);
+  const p = memfdProblem(memfd, 0, size, PAGE_SIZE);
   if (p) throw systemError(p.code, { syscall: 'fcntl', fd: memfd }, p.why);
   return withDup(memfd, false, (own) => new MemfdOps(size, {}, own));
 }

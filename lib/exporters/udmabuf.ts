@@ -4,16 +4,17 @@ import { readFileSync } from 'node:fs';
 import { native } from '../platform/binding';
 import { isErrno, withAdvice } from '../platform/errors';
 import type { Layout } from '../core/layout';
-import { PAGE_SIZE } from '../platform/validate';
+import { PAGE_SIZE, hugePageSize } from '../platform/uapi';
 import { FdOps } from './fd-ops';
-import { HUGE_PAGE_SIZE, memfdProblem, sealedMemfd } from './memfd-util';
+import { memfdProblem, sealedMemfd } from './memfd-util';
 import { preferredLayout, type StorageOptions } from './storage';
 
 export const UDMABUF_PATH = '/dev/udmabuf';
 const PARAMS = '/sys/module/udmabuf/parameters';
 
 export interface UdmabufOptions extends StorageOptions {
-  /** Back the memfds with huge pages (MFD_HUGETLB); size must be a multiple of 2 MiB. */
+  /** Back the memfds with huge pages (MFD_HUGETLB); size (each segment's, with `segments`) must be a
+   *  multiple of the huge page size (Hugepagesize in /proc/meminfo: 2 MiB on x86-64, 32 MiB on arm64 with 16 KiB pages). */
   hugetlb?: boolean;
   /** Use this memfd (sealed with F_SEAL_SHRINK, not write-sealed) instead of making one; not closed by us. */
   memfd?: number;
@@ -96,10 +97,8 @@ export class UdmabufOps extends FdOps {
     try {
       return b.udmabufCreate(dev, memfd, offset, this.size, b.constants.UDMABUF_FLAGS_CLOEXEC);
     } catch (err) {
-      const p =
-        isErrno(err, 'EINVAL') || isErrno(err, 'EBADFD')
-          ? memfdProblem(memfd, offset, this.size, this.#hugetlb ? HUGE_PAGE_SIZE : PAGE_SIZE)
-          : null;
+      // udmabuf checks offset and size against PAGE_SIZE, hugetlbfs memfds included.
+      const p = isErrno(err, 'EINVAL') || isErrno(err, 'EBADFD') ? memfdProblem(memfd, offset, this.size, PAGE_SIZE) : null;
       throw p ? withAdvice(err as Error, p.why) : this.#explain(err, 1);
     } finally {
       b.close(dev);
@@ -132,8 +131,9 @@ export class UdmabufOps extends FdOps {
         `${chunks} segments exceed udmabuf's list_limit (${lim.listLimit}); raise ${PARAMS}/list_limit or use fewer segments`,
       );
     }
-    if (this.#hugetlb && this.size % HUGE_PAGE_SIZE !== 0) {
-      return withAdvice(err, `hugetlb buffers must be a multiple of ${HUGE_PAGE_SIZE} bytes`);
+    const huge = this.#hugetlb ? hugePageSize() : null;
+    if (huge !== null && this.size % huge !== 0) {
+      return withAdvice(err, `hugetlb buffers must be a multiple of the huge page size (${huge} bytes)`);
     }
     return err;
   }

@@ -6,32 +6,22 @@
 // ('ioctl', 'memfd_create', …), and where known `ioctl` ('UDMABUF_CREATE') and `path`.
 import { join } from 'node:path';
 
+/** exports.constants (native/constants.cc): what the C headers or the running kernel decide.
+ *  Numbers the uapi headers fix for every architecture are in uapi.ts. */
 export interface NativeConstants {
   readonly PAGE_SIZE: number;
   readonly MFD_CLOEXEC: number;
   readonly MFD_ALLOW_SEALING: number;
   readonly MFD_HUGETLB: number;
-  readonly F_SEAL_SEAL: number;
   readonly F_SEAL_SHRINK: number;
-  readonly F_SEAL_GROW: number;
   readonly F_SEAL_WRITE: number;
   readonly F_SEAL_FUTURE_WRITE: number;
   readonly O_RDONLY: number;
-  readonly O_WRONLY: number;
   readonly O_RDWR: number;
   readonly O_CLOEXEC: number;
   readonly O_NONBLOCK: number;
   readonly POLLIN: number;
   readonly POLLOUT: number;
-  readonly POLLERR: number;
-  readonly POLLHUP: number;
-  readonly POLLNVAL: number;
-  readonly DMA_BUF_SYNC_READ: number;
-  readonly DMA_BUF_SYNC_WRITE: number;
-  readonly DMA_BUF_SYNC_RW: number;
-  readonly DMA_BUF_SYNC_START: number;
-  readonly DMA_BUF_SYNC_END: number;
-  readonly DMA_BUF_NAME_LEN: number;
   readonly DMA_BUF_MAGIC: number;
   readonly UDMABUF_FLAGS_CLOEXEC: number;
 }

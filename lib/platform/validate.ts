@@ -1,15 +1,19 @@
 // Argument checks shared by every exporter. Errors use Node's ERR_INVALID_ARG_* codes.
 import { totalmem } from 'node:os';
 import { argType, argValue, outOfRange } from './errors';
-
-export const PAGE_SIZE = 4096;
+import { DMA_BUF_SYNC_READ, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_WRITE, PAGE_SIZE } from './uapi';
 
 /** CPU access direction: DMA_BUF_SYNC_READ, _WRITE or _RW. */
 export type CpuAccess = 'read' | 'write' | 'readwrite';
 /** DMA direction of a mapping, as dma_data_direction. */
 export type DmaDirection = 'to-device' | 'from-device' | 'bidirectional';
 
-export const CPU_ACCESS_FLAGS: Readonly<Record<CpuAccess, number>> = { read: 1, write: 2, readwrite: 3 };
+/** The DMA_BUF_SYNC_* direction bits of each CpuAccess. */
+export const CPU_ACCESS_FLAGS: Readonly<Record<CpuAccess, number>> = Object.freeze({
+  read: DMA_BUF_SYNC_READ,
+  write: DMA_BUF_SYNC_WRITE,
+  readwrite: DMA_BUF_SYNC_RW,
+});
 const DMA_DIRECTIONS: readonly DmaDirection[] = ['to-device', 'from-device', 'bidirectional'];
 
 export function cpuAccess(dir: unknown, name = 'direction'): CpuAccess {

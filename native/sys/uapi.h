@@ -85,12 +85,8 @@ static_assert(UDMABUF_CREATE_LIST == 0x40087543);
 static_assert(DMA_HEAP_IOCTL_ALLOC == 0xC0184800);
 #endif
 
-constexpr uint32_t DMA_BUF_SYNC_READ = 1 << 0;
-constexpr uint32_t DMA_BUF_SYNC_WRITE = 1 << 1;
-constexpr uint32_t DMA_BUF_SYNC_RW = DMA_BUF_SYNC_READ | DMA_BUF_SYNC_WRITE;
-constexpr uint32_t DMA_BUF_SYNC_START = 0 << 2;
-constexpr uint32_t DMA_BUF_SYNC_END = 1 << 2;
-constexpr uint32_t DMA_BUF_NAME_LEN = 32;
+// DMA_BUF_SYNC_* and DMA_BUF_NAME_LEN: the addon passes them through untouched, so
+// they are written once, in lib/platform/uapi.ts.
 constexpr uint32_t DMA_BUF_MAGIC = 0x444d4142;  // "DMAB", statfs f_type
 constexpr uint32_t UDMABUF_FLAGS_CLOEXEC = 0x01;
 

@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import { allocate, listHeaps, PAGE_SIZE } from '../../lib';
 import { native } from '../../lib/platform/binding';
 import { openVgem } from '../../lib/devices/drm';
+import { IOWR } from '../../lib/platform/uapi';
 import { assertSysError, checkFds } from '../helpers';
 
 const ONE_MIB = 1024 * 1024;
 /** _IOWR('H', 0, size): the ALLOC ioctl with a struct of another size. */
-const allocIoctl = (size: number) => ((3 << 30) | (size << 16) | (0x48 << 8) | 0) >>> 0;
+const allocIoctl = (size: number) => IOWR('H', 0, size);
 
 for (const heap of listHeaps()) {
   describe(`31 dma-heap '${heap}': the kernel selftest, through the library`, () => {
@@ -42,7 +43,7 @@ function selftest(heap: string): void {
     assert.equal(buf.mmap()[ONE_MIB - 1], 0xff);
   });
 
-  for (const size of [4096, ONE_MIB]) {
+  for (const size of [PAGE_SIZE, ONE_MIB]) {
     it(`alloc_zeroed ${size}: 32 buffers dirtied and freed, then 32 new ones are all zero`, () => {
       for (let i = 0; i < 32; i++) {
         using buf = allocate(size, { exporter: 'dma-heap', heap });
