@@ -29,7 +29,8 @@ const P9_OPTS = 'trans=virtio,version=9p2000.L,msize=512000,cache=loose';
  * @property {Array<[string, string]>} tops  top-level symlinks (merged /usr): name → target
  * @property {string} busybox  host path of a static busybox for the guest
  * @property {Placed} node
- * @property {Placed[]} libs  the shared libraries node needs, its interpreter included
+ * @property {Placed[]} programs  other dynamically linked programs: getconf (tests ask it for PAGESIZE)
+ * @property {Placed[]} libs  the shared libraries node and programs need, interpreters included
  * @property {Placed | null} npm  the npm package directory, if there is one to copy
  * @typedef {object} Profile
  * @property {string} label
@@ -392,15 +393,17 @@ class Cpio {
 const lddLibs = (bin) => [...capture('ldd', [bin]).matchAll(/(\/\S+) \(0x/g)].map((m) => m[1]);
 
 /**
- * x86-64: the host's own busybox, node (and the libraries ldd lists) and npm, at their host
- * paths, under the host's top-level symlinks.
+ * x86-64: the host's own busybox, node, getconf (and the libraries ldd lists) and npm, at
+ * their host paths, under the host's top-level symlinks.
  * @returns {Userland}
  */
 function hostUserland() {
   const busybox = fs.realpathSync(capture('sh', ['-c', 'command -v busybox']).trim());
   const node = process.execPath;
   const npm = path.resolve(path.dirname(node), '..', 'lib', 'node_modules', 'npm');
-  const libs = [...new Set([busybox, node].flatMap((b) => (spawnSync('ldd', [b]).status === 0 ? lddLibs(b) : [])))];
+  const getconf = spawnSync('sh', ['-c', 'command -v getconf'], { encoding: 'utf8' }).stdout.trim();
+  const programs = getconf ? [getconf] : [];
+  const libs = [...new Set([busybox, node, ...programs].flatMap((b) => (spawnSync('ldd', [b]).status === 0 ? lddLibs(b) : [])))];
   /** @type {Array<[string, string]>} */
   const tops = [];
   for (const top of ['bin', 'sbin', 'lib', 'lib64']) {
@@ -411,6 +414,7 @@ function hostUserland() {
     tops,
     busybox,
     node: { guest: node, host: node },
+    programs: programs.map((p) => ({ guest: p, host: p })),
     libs: libs.map((l) => ({ guest: l, host: l })),
     npm: fs.existsSync(path.join(npm, 'package.json')) ? { guest: npm, host: npm } : null,
   };
@@ -518,7 +522,7 @@ function rootLibs(root, triplet, bins) {
 
 // arm64: Debian's packages through an apt state of our own under the cache (its own lists,
 // package cache and an empty dpkg status), so the host's apt and dpkg are never touched.
-const ARM64_DEBS = ['busybox-static', 'libc6', 'libstdc++6', 'libgcc-s1'];
+const ARM64_DEBS = ['busybox-static', 'libc6', 'libstdc++6', 'libgcc-s1', 'libc-bin'];
 const ARM64_NODE = '20.20.2';
 
 const arm64AptDir = () => path.join(cacheRoot(), 'apt-arm64');
@@ -545,7 +549,7 @@ const arm64HasLists = () => {
 };
 
 /**
- * arm64 busybox-static, libc6, libstdc++6 and libgcc-s1, unpacked together into one root
+ * arm64 busybox-static, libc6, libstdc++6, libgcc-s1 and libc-bin, unpacked together into one root
  * in the cache, keyed by their versions.
  * @returns {string}
  */
@@ -594,7 +598,7 @@ function ensureArm64Root(retried = false) {
 }
 
 /**
- * arm64: Debian's static busybox and glibc, the npm registry's Node at /usr/local/bin/node,
+ * arm64: Debian's static busybox, glibc and getconf, the npm registry's Node at /usr/local/bin/node,
  * and the host's npm (plain JavaScript) beside it, in a merged-/usr layout.
  * @returns {Userland}
  */
@@ -606,6 +610,9 @@ function arm64Userland() {
   const node = { guest: '/usr/local/bin/node', host: nodeBin };
   const busybox = inRoot(root, '/bin/busybox');
   if (!busybox) throw new Error('busybox-static (arm64) has no /bin/busybox');
+  const getconf = inRoot(root, '/usr/bin/getconf');
+  if (!getconf) throw new Error('libc-bin (arm64) has no /usr/bin/getconf');
+  const programs = [{ guest: '/usr/bin/getconf', host: getconf }];
   const npm = path.resolve(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm');
   return {
     tops: [
@@ -615,7 +622,8 @@ function arm64Userland() {
     ],
     busybox,
     node,
-    libs: rootLibs(root, 'aarch64-linux-gnu', [node]),
+    programs,
+    libs: rootLibs(root, 'aarch64-linux-gnu', [node, ...programs]),
     npm: fs.existsSync(path.join(npm, 'package.json')) ? { guest: '/usr/local/lib/node_modules/npm', host: npm } : null,
   };
 }
@@ -634,7 +642,7 @@ function ensureInitramfs(kernel, u) {
     const s = fs.statSync(f, { throwIfNoEntry: false });
     return s ? `${f}:${s.size}:${s.mtimeMs}` : f;
   };
-  const placed = [u.node, ...u.libs, ...(u.npm ? [{ ...u.npm, host: path.join(u.npm.host, 'package.json') }] : [])];
+  const placed = [u.node, ...u.programs, ...u.libs, ...(u.npm ? [{ ...u.npm, host: path.join(u.npm.host, 'package.json') }] : [])];
   const key = createHash('sha256')
     .update(
       JSON.stringify([
@@ -659,7 +667,7 @@ function ensureInitramfs(kernel, u) {
   c.file('/init', init, 0o100755);
   c.file('/bin/busybox', fs.readFileSync(u.busybox), 0o100755);
   c.file(u.node.guest, fs.readFileSync(u.node.host), 0o100755);
-  for (const lib of u.libs) c.file(lib.guest, fs.readFileSync(lib.host), 0o100755);
+  for (const f of [...u.programs, ...u.libs]) c.file(f.guest, fs.readFileSync(f.host), 0o100755);
   if (u.npm) {
     c.copy(u.npm.host, u.npm.guest);
     const bin = path.dirname(u.node.guest);
