@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type DmaBuf } from '../lib';
+import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type BuiltinExporter, type DmaBuf } from '../lib';
 import { drmDevices, openVgem } from '../lib/devices/drm';
 import { fdKind } from '../lib/platform/fdinfo';
 
@@ -204,6 +204,17 @@ export function subjects(): Subject[] {
     }
   }
   return out;
+}
+
+/**
+ * In a describe(): its tests are skipped (pending) where this machine does not offer
+ * `exporter`, such as dma-heap on Debian's arm64 kernel. A kernel suite that needs it names
+ * it in DMABUF_REQUIRE_EXPORTERS, which subjects() enforces.
+ */
+export function onlyWith(exporter: BuiltinExporter): void {
+  before(function () {
+    if (!capabilities().exporters.includes(exporter)) this.skip();
+  });
 }
 
 /** Counts of tests run per subject label, printed at the end of a run (see 99.summary). */

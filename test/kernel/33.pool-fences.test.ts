@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Channel, FrameConsumer, FrameProducer, openVgem, PAGE_SIZE } from '../../lib';
-import { checkFds } from '../helpers';
+import { checkFds, onlyWith } from '../helpers';
 import { assertPending } from '../loop';
 
 for (const exporter of ['udmabuf', 'dma-heap'] as const) {
   describe(`33 frame pool with vgem fences on ${exporter}`, () => {
+    onlyWith(exporter);
     checkFds();
 
     it('consume waits for the fence passed to submit, without blocking the event loop', async () => {
