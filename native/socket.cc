@@ -95,7 +95,8 @@ Napi::Value SocketSend(Info info) {
 }
 
 // socketRecv(fd, data, maxFds) → { bytes, fds, truncated }, or null when nothing is queued
-// (EAGAIN). bytes 0 with no fds is end of stream. MSG_CTRUNC: the fds that arrived are
+// (EAGAIN). `eof` marks the end of stream (bytes 0 with no fds can also be an empty
+// record from a live peer: eof is false then). MSG_CTRUNC: the fds that arrived are
 // closed and an EMSGSIZE error is thrown (with `closedFds`).
 Napi::Value SocketRecv(Info info) {
   const Napi::Env env = info.Env();
@@ -121,6 +122,7 @@ Napi::Value SocketRecv(Info info) {
   o.Set("bytes", static_cast<double>(got.bytes));
   o.Set("fds", fds);
   o.Set("truncated", got.truncated);
+  o.Set("eof", got.eof);
   return o;
 }
 

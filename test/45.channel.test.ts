@@ -524,6 +524,72 @@ describe('45 channel', () => {
       }
     });
 
+    it('a zero-length record from a live peer is a bad message, not the end of stream: later messages and their fds still arrive', async () => {
+      const [ch, raw] = channelAndRaw();
+      const b = native();
+      try {
+        const errors: NodeJS.ErrnoException[] = [];
+        ch.on('messageerror', (e) => errors.push(e));
+        let closed = false;
+        ch.on('close', () => (closed = true));
+        using mem = allocate(PAGE_SIZE, { exporter: 'memfd' });
+        assert.equal(b.socketSend(raw, new Uint8Array(0), []), 0);
+        assert.equal(b.socketSend(raw, new Uint8Array(0), [mem.fd]), 0);
+        b.socketSend(raw, frame(1, 'after'), [mem.fd]);
+        const m = await next(ch);
+        assert.equal(m.payload, 'after');
+        assert.equal(m.buffers.length, 1);
+        assert.equal(m.buffers[0].inode, mem.inode);
+        closeAllBuffers(m);
+        assert.deepEqual(
+          errors.map((e) => e.code),
+          ['ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE'],
+        );
+        assert.match(errors[0].message, /a 0-byte message without a channel header/);
+        await sleep(20);
+        assert.equal(closed, false, "'close' while the peer is still connected");
+        assert.equal(ch.closed, false);
+        // The peer's side still works both ways.
+        await ch.send([], 'back');
+        const back = b.socketRecv(raw, new Uint8Array(64), 1);
+        assert.equal(back?.bytes, 8 + JSON.stringify('back').length);
+      } finally {
+        ch.close();
+        b.close(raw);
+      }
+    });
+
+    it('an empty record followed by messages and a close: the empty one is reported, the rest delivered, then the end', async () => {
+      const [ch, raw] = channelAndRaw();
+      const b = native();
+      const errors: string[] = [];
+      ch.on('messageerror', (e: NodeJS.ErrnoException) => errors.push(e.code!));
+      b.socketSend(raw, new Uint8Array(0), []);
+      b.socketSend(raw, frame(0, 'x'), []);
+      b.socketSend(raw, new Uint8Array(0), []); // the last record: empty, then the peer goes
+      b.close(raw);
+      const closed = once(ch, 'close');
+      assert.equal((await next(ch)).payload, 'x');
+      assert.equal(await ch.receive(), null);
+      await closed;
+      assert.deepEqual(errors, ['ERR_DMABUF_BAD_MESSAGE']);
+    });
+
+    it('the peer shutting down its sending side (SHUT_WR) is the end of stream', async () => {
+      const [ch, raw] = channelAndRaw();
+      const b = native();
+      try {
+        b.socketSend(raw, frame(0, 'last'), []);
+        b.socketShutdown(raw, 1);
+        assert.equal((await next(ch)).payload, 'last');
+        assert.equal(await ch.receive(), null);
+        assert.equal(ch.closed, true);
+      } finally {
+        ch.close();
+        b.close(raw);
+      }
+    });
+
     it("with no 'messageerror' listener, a dropped message becomes a process warning (never silent, never a crash)", async () => {
       const [ch, raw] = channelAndRaw();
       try {

@@ -52,6 +52,9 @@ export interface NativeReceived {
   fds: number[];
   /** MSG_TRUNC: the message was longer than `data`; the rest is lost. */
   truncated: boolean;
+  /** End of stream: the peer shut down and everything it sent has been read. A record of
+   *  0 bytes and no fds from a peer still there is not the end (eof false). */
+  eof: boolean;
 }
 
 /** Readiness of an fd on the event loop (uv_poll_t). */
@@ -188,7 +191,7 @@ export interface NativeBinding {
   socketSend(fd: number, data: ArrayBufferView, fds: readonly number[]): number | null;
   /**
    * recvmsg(MSG_CMSG_CLOEXEC) of one message into `data`, with room for maxFds (≤ 253) fds; null when
-   * nothing is queued. bytes 0 with no fds is end of stream. `truncated`: MSG_TRUNC. On MSG_CTRUNC the
+   * nothing is queued. `eof` marks the end of stream (not every 0-byte record is). `truncated`: MSG_TRUNC. On MSG_CTRUNC the
    * fds that arrived are closed and an EMSGSIZE error (syscall 'recvmsg', `closedFds`) is thrown.
    */
   socketRecv(fd: number, data: ArrayBufferView, maxFds: number): NativeReceived | null;

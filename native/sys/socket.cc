@@ -1,6 +1,9 @@
 #include "socket.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -151,6 +154,29 @@ ssize_t Retry(Fn call) {
   }
 }
 
+namespace {
+
+// After recvmsg returned 0 bytes and no fds: was that the end of the stream, or an empty
+// record from a live peer? SEQPACKET answers 0 for both. It is the end only when the peer
+// can send no more (RCV_SHUTDOWN, which poll reports as POLLRDHUP) and no bytes are left
+// queued (SIOCINQ sums the queued records' lengths). Once the peer has shut down its queue
+// is final, so the check cannot race with new records; any empty records it left carry
+// nothing a reader could use, and the kernel closes their fds with the socket.
+// Returns 1 (end of stream), 0 (an empty record), or -errno.
+int AtEnd(int fd) {
+  pollfd p = {fd, POLLRDHUP, 0};
+  int r;
+  do r = poll(&p, 1, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  if (!(p.revents & (POLLRDHUP | POLLHUP))) return 0;
+  int queued = 0;
+  if (ioctl(fd, SIOCINQ, &queued) < 0) return -errno;
+  return queued == 0 ? 1 : 0;
+}
+
+}  // namespace
+
 int64_t SendFds(int fd, const void* data, size_t length, const int* fds, size_t nfds) {
   if (nfds > kMaxFdsPerMessage) return -EINVAL;
   Message m(const_cast<void*>(data), length);
@@ -199,6 +225,12 @@ int RecvFds(int fd, void* data, size_t length, size_t max_fds, Received* out) {
     out->closed = out->fds.size();
     out->fds.clear();
     return -EMSGSIZE;
+  }
+  out->eof = false;
+  if (r == 0 && out->fds.empty() && !out->truncated) {
+    const int end = AtEnd(fd);
+    if (end < 0) return end;
+    out->eof = end == 1;
   }
   return 0;
 }

@@ -22,6 +22,7 @@ struct Received {
   std::vector<int> fds;    // O_CLOEXEC (MSG_CMSG_CLOEXEC); the caller owns them
   bool truncated = false;  // MSG_TRUNC: the payload was longer than the buffer
   size_t closed = 0;       // on -EMSGSIZE (MSG_CTRUNC): how many fds arrived and were closed
+  bool eof = false;        // end of stream: the peer shut down and nothing is left to read
 };
 
 // socketpair(AF_UNIX, SOCK_SEQPACKET): fds[0] and fds[1].
@@ -40,7 +41,9 @@ int AdoptSocket(int fd);
 // one SCM_RIGHTS control message. Returns the bytes sent.
 int64_t SendFds(int fd, const void* data, size_t length, const int* fds, size_t nfds);
 // recvmsg(MSG_CMSG_CLOEXEC) of one message into data[0, length), with room for `max_fds`
-// fds. On MSG_CTRUNC every fd that did arrive is closed and -EMSGSIZE is returned.
+// fds. On MSG_CTRUNC every fd that did arrive is closed and -EMSGSIZE is returned. A
+// record of 0 bytes and no fds sets `eof` only if it was the end of the stream, not an
+// empty record from a peer that is still there (SEQPACKET answers 0 for both).
 int RecvFds(int fd, void* data, size_t length, size_t max_fds, Received* out);
 // getsockopt(SO_PEERCRED).
 int PeerCred(int fd, PeerCredentials* out);
