@@ -105,6 +105,12 @@ describe('40 bad input', () => {
       assertCode(() => allocate(PAGE_SIZE, { exporter: '' }), 'ERR_INVALID_ARG_VALUE');
       assertCode(() => allocate(PAGE_SIZE, { exporter: 'import' }), 'ERR_INVALID_ARG_VALUE');
     });
+    it("names of Object.prototype's members ('__proto__', 'toString', …) are unknown exporters, not a code-less TypeError", () => {
+      for (const exporter of ['__proto__', 'toString', 'constructor', 'hasOwnProperty', 'valueOf', '__defineGetter__']) {
+        assertCode(() => allocate(PAGE_SIZE, { exporter }), 'ERR_INVALID_ARG_VALUE', /options\.exporter/);
+      }
+    });
+
     it('a non-string exporter → ERR_INVALID_ARG_TYPE', () => {
       for (const e of [1, {}, ['memfd'], Symbol('memfd'), true]) {
         assertCode(() => allocate(PAGE_SIZE, { exporter: e as string }), 'ERR_INVALID_ARG_TYPE', /options\.exporter/);
@@ -485,6 +491,14 @@ describe('40 bad input', () => {
           assertCode(() => buf.write(0, v as unknown as Uint8Array), 'ERR_INVALID_ARG_TYPE');
         }
         assertCode(() => buf.read('0' as unknown as number, new Uint8Array(1)), 'ERR_INVALID_ARG_TYPE');
+        // A view whose ArrayBuffer was detached (transferred away, as a mapping is on unmap).
+        const gone = new ArrayBuffer(16);
+        const views = [new Uint8Array(gone, 4, 8), new DataView(gone), new Float64Array(gone)];
+        structuredClone(gone, { transfer: [gone] });
+        for (const t of views) {
+          assertCode(() => buf.read(0, t), 'ERR_INVALID_ARG_VALUE', /"target".*detached/);
+          assertCode(() => buf.write(0, t), 'ERR_INVALID_ARG_VALUE', /"source".*detached/);
+        }
         // The boundary itself is fine.
         buf.write(size - 4, new Uint8Array([1, 2, 3, 4]));
         const end = new Uint8Array(4);
