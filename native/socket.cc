@@ -60,7 +60,8 @@ Napi::Value SocketPair(Info info) {
 Napi::Value SocketListen(Info info) {
   const std::string path = ArgString(info[0], "path");
   const int backlog = static_cast<int>(ArgInt(info[1], "backlog", 1, 65535));
-  return Napi::Number::New(info.Env(), Check(info.Env(), sys::Listen(path.c_str(), backlog),
+  const auto mode = static_cast<unsigned>(ArgInt(info[2], "mode", 0, 07777));
+  return Napi::Number::New(info.Env(), Check(info.Env(), sys::Listen(path.c_str(), backlog, mode),
                                              {"listen", nullptr, -1, path.c_str()}));
 }
 

@@ -4,23 +4,14 @@
 // asserts what the kernel answers; the fallbacks must answer the same.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, cpSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, constants as fsc } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, rmSync, writeFileSync, constants as fsc } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PAGE_SIZE, allocate, capabilities, fromFd, type DmaBuf } from '../lib';
 import { native } from '../lib/platform/binding';
-import { assertCode, assertSysError, checkFds, count, subjects, isOpen } from './helpers';
+import { assertCode, assertSysError, checkFds, count, nobodyCopy, subjects, isOpen } from './helpers';
 
 const caps = capabilities();
-const LIB = resolve(__dirname, '../lib');
-
-/** Whether a user with no rights of its own may run `file` (o+x on it and every directory above). */
-function othersCanExecute(file: string): boolean {
-  for (let p = file; ; p = dirname(p)) {
-    if ((statSync(p).mode & 0o001) === 0) return false;
-    if (p === dirname(p)) return true;
-  }
-}
 
 /** An fd number that was a real memfd and is now closed (high, so nothing reuses it meanwhile). */
 function closedFd(): number {
@@ -189,23 +180,13 @@ describe('40 bad input', () => {
         chmodSync(dir, 0o755);
         let err: { code?: string; errno?: number; syscall?: string; path?: string; message?: string; ok?: boolean };
         if (process.getuid?.() === 0) {
-          // root bypasses file modes: ask as nobody, in a child. The checkout may be
-          // private (mktemp -d is 0700), so nobody gets its own copy of the library.
-          const root = resolve(LIB, '../..');
-          cpSync(LIB, join(dir, 'dist/lib'), { recursive: true });
-          cpSync(join(root, 'package.json'), join(dir, 'package.json'));
-          cpSync(dirname(require.resolve('node-gyp-build')), join(dir, 'node_modules/node-gyp-build'), { recursive: true });
-          // The addon this process loaded: a local build or the prebuild.
-          // eslint-disable-next-line @typescript-eslint/no-require-imports
-          cpSync((require('node-gyp-build') as { path(d: string): string }).path(root), join(dir, 'build/Release/dmabuf.node'));
+          // root bypasses file modes: ask as nobody, in a child with its own copy of the library.
+          const { node, lib } = nobodyCopy(dir);
           const script = `
-            const { allocate } = require(${JSON.stringify(join(dir, 'dist/lib'))});
+            const { allocate } = require(${JSON.stringify(lib)});
             try { allocate(4096, { exporter: 'udmabuf', device: ${JSON.stringify(device)} }).close(); console.log(JSON.stringify({ ok: true })); }
             catch (e) { console.log(JSON.stringify({ code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, message: e.message })); }`;
-          // The node binary too, when nobody cannot reach it (e.g. a Node under /root/.cache).
-          let nodeBin = process.execPath;
-          if (!othersCanExecute(nodeBin)) cpSync(nodeBin, (nodeBin = join(dir, 'node')));
-          const r = spawnSync(nodeBin, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 15000 });
+          const r = spawnSync(node, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 15000 });
           assert.equal(r.status, 0, `child failed: ${r.stderr}`);
           err = JSON.parse(r.stdout.trim().split('\n').pop()!);
         } else {

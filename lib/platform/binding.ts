@@ -180,7 +180,7 @@ export interface NativeBinding {
   /** socketpair(2): writes the two ends into out[0] and out[1] (out: an Int32Array of length ≥ 2). */
   socketPair(out: Int32Array): void;
   /** bind + listen on a filesystem path; a stale socket file (connect refused) is replaced, any other file is not. */
-  socketListen(path: string, backlog: number): number;
+  socketListen(path: string, backlog: number, mode: number): number;
   /** A connected socket, or null when the listener's backlog is full (EAGAIN). */
   socketConnect(path: string): number | null;
   /** accept4, or null when no connection is pending. */

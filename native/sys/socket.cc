@@ -64,12 +64,19 @@ bool IsStaleSocket(const char* path, const sockaddr_un& addr, socklen_t len) {
 
 int SocketPair(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | kFlags, 0, fds) < 0 ? -errno : 0; }
 
-int Listen(const char* path, int backlog) {
+int Listen(const char* path, int backlog, unsigned mode) {
   sockaddr_un addr;
   socklen_t len;
   if (const int r = Address(path, &addr, &len); r < 0) return r;
   const int fd = NewSocket();
   if (fd < 0) return fd;
+  // bind gives the file the socket inode's mode less the umask (0755 under umask 022 by
+  // default: anyone could connect). Set the inode's mode first, so the file is never more
+  // open than `mode`, not even for an instant.
+  if (fchmod(fd, mode) < 0) {
+    CloseKeepErrno(fd);
+    return -errno;
+  }
   int r = bind(fd, reinterpret_cast<const sockaddr*>(&addr), len);
   if (r < 0 && errno == EADDRINUSE && IsStaleSocket(path, addr, len)) {
     unlink(path);
@@ -78,6 +85,22 @@ int Listen(const char* path, int backlog) {
   if (r < 0) {
     CloseKeepErrno(fd);
     return -errno;
+  }
+  // bits the umask took from `mode` (a mode wider than 0600 asked for) are added now, still
+  // before listen(2), and never through a symlink put in place of the file.
+  struct stat st;
+  int e = 0;
+  if (lstat(path, &st) < 0) {
+    e = errno;
+  } else if (!S_ISSOCK(st.st_mode)) {
+    e = EEXIST;  // not the file bind made: someone put another in its place; leave it
+  } else if ((st.st_mode & 07777) != mode && fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) < 0) {
+    e = errno;
+    unlink(path);
+  }
+  if (e != 0) {
+    close(fd);
+    return -e;
   }
   if (listen(fd, backlog) < 0) {
     const int e = errno;

@@ -27,9 +27,10 @@ struct Received {
 
 // socketpair(AF_UNIX, SOCK_SEQPACKET): fds[0] and fds[1].
 int SocketPair(int fds[2]);
-// socket + bind + listen. When bind finds a socket file nobody listens on (a probe
-// connect is refused), it unlinks that file and binds again; any other file is left alone.
-int Listen(const char* path, int backlog);
+// socket + bind + chmod(mode) + listen. When bind finds a socket file nobody listens on
+// (a probe connect is refused), it unlinks that file and binds again; any other file is
+// left alone. The file takes `mode` before listen(2), so no connection precedes it.
+int Listen(const char* path, int backlog, unsigned mode);
 // accept4; -EAGAIN when no connection is pending.
 int Accept(int fd);
 // socket + connect; -EAGAIN when the listener's backlog is full (the socket is closed).
