@@ -348,6 +348,29 @@ describe('40 bad input', () => {
       }
     });
 
+    it('a memfd reopened write-only → EACCES (nothing works without read access); read-only → imported, views refused with EACCES, never a crash', () => {
+      const fd = memfd(2 * PAGE_SIZE, native().constants.F_SEAL_SHRINK);
+      const wo = openSync(`/proc/self/fd/${fd}`, fsc.O_WRONLY);
+      const ro = openSync(`/proc/self/fd/${fd}`, fsc.O_RDONLY);
+      try {
+        assertSysError(() => fromFd(wo), 'EACCES', -13, 'fcntl');
+        assert.throws(() => fromFd(wo), /write-only/);
+        assert.ok(isOpen(wo));
+        using buf = fromFd(ro);
+        const out = new Uint8Array(4);
+        buf.read(PAGE_SIZE, out); // copying out works
+        // A JavaScript view cannot be read-only: writing through one over a PROT_READ
+        // mapping would kill the process (SIGSEGV). The kernel's answer instead.
+        assertSysError(() => buf.mmap(), 'EACCES', -13, 'mmap');
+        buf.beginCpuAccess('read');
+        assertSysError(() => buf.kmap(0), 'EACCES', -13, 'mmap');
+        buf.endCpuAccess('read');
+        assertCode(() => buf.write(0, out), 'EACCES');
+      } finally {
+        for (const x of [fd, wo, ro]) closeSync(x);
+      }
+    });
+
     it('fd values out of range or of the wrong type', () => {
       for (const fd of [-1, 1.5, NaN, 2 ** 31, Infinity]) assertCode(() => fromFd(fd), 'ERR_OUT_OF_RANGE');
       for (const fd of ['3', undefined, null, 3n, {}]) assertCode(() => fromFd(fd as number), 'ERR_INVALID_ARG_TYPE');

@@ -2,7 +2,7 @@
 // page kmaps, SYNC brackets, names and fdinfo through the native addon.
 // The fd number stays the same for the buffer's life, across migrations (dup3).
 import { native } from '../platform/binding';
-import { DmaBufError, codes } from '../platform/errors';
+import { DmaBufError, codes, systemError } from '../platform/errors';
 import { READABLE, Readiness, WRITABLE } from '../fences/readiness';
 import { parseDmaBufInfo, readFdInfo, type DmaBufInfo } from '../platform/fdinfo';
 import { CPU_ACCESS_FLAGS, PAGE_SIZE, type CpuAccess } from '../platform/validate';
@@ -43,8 +43,21 @@ export abstract class FdOps extends StorageOps<number> {
   }
 
   mmap(): Uint8Array {
+    this.#viewable('mmap');
     if (this.#wholeView === null) this.#wholeView = new Uint8Array(native().mapView(this.#wholeHandle()));
     return this.#wholeView;
+  }
+
+  /** A JavaScript view cannot be read-only: one over a PROT_READ mapping would crash the
+   *  process on the first write through it. The kernel's answer to a writable mapping of
+   *  an O_RDONLY fd, then; read() still copies out. */
+  #viewable(op: string): void {
+    if (this.writable) return;
+    throw systemError(
+      'EACCES',
+      { syscall: 'mmap', fd: this.storage() },
+      `${op}: the fd is open read-only (O_RDONLY) and a JavaScript view cannot be read-only; use read() to copy out`,
+    );
   }
 
   read(offset: number, target: Uint8Array): void {
@@ -58,6 +71,7 @@ export abstract class FdOps extends StorageOps<number> {
   /** Maps from offset 0 and views one page (a one-page ArrayBuffer): DRM's shmem helpers
    *  (vgem PRIME exports) ignore mmap's page offset and would show page 0 at any offset. */
   kmap(page: number): Uint8Array {
+    this.#viewable('kmap');
     const b = native();
     const h = b.mmap(this.storage(), PAGE_SIZE, 0, this.writable, page * PAGE_SIZE);
     try {
