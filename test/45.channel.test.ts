@@ -647,12 +647,16 @@ describe('45 channel', () => {
         badJson[8] = 0x7b;
         b.socketSend(raw, badJson, []);
         b.socketSend(raw, new Uint8Array(70000), [mem.fd]);
+        const unknownFlags = frame(0, 'from a later version');
+        unknownFlags[7] = 0x80;
+        b.socketSend(raw, unknownFlags, []);
         b.socketSend(raw, frame(0, 'after'), []);
         assert.equal((await next(ch)).payload, 'after');
         assert.deepEqual(
           errors.map((e) => e.code),
-          ['ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'EMSGSIZE'],
+          ['ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'EMSGSIZE', 'ERR_DMABUF_BAD_MESSAGE'],
         );
+        assert.match(errors[4].message, /flags 0x8001, of which only 0x1 is known/);
         assert.match(errors[1].message, /announces 2 buffer\(s\), 1 fd\(s\) arrived/);
         assert.equal(errors[3].errno, -90);
         assert.equal(errors[3].syscall, 'recvmsg');
