@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Channel, FrameConsumer, FrameProducer, PAGE_SIZE, SyncFile, allocate, type DmaBuf } from '../lib';
+import { native } from '../lib/platform/binding';
 import { assertRejects, checkFds, subjects } from './helpers';
 
 const SIZE = 8 * PAGE_SIZE;
@@ -221,8 +222,11 @@ describe('47 frame pool', () => {
   }
 
   it("a peer's malformed pool messages (index 0.5, -1, '0', 99, no seq; a frame submitted twice) are reported with a code; the valid ones go through", async () => {
-    const [a, bFd] = Channel.pair();
-    const b = Channel.fromFd(bFd, { takeOwnership: true });
+    const ends = new Int32Array(2);
+    native().socketPair(ends);
+    const raw = ends[0]; // a's socket too (fromFd dups): for what Channel.send cannot encode
+    const a = Channel.fromFd(raw);
+    const b = Channel.fromFd(ends[1], { takeOwnership: true });
     const bufs = [0, 1].map(() => allocate(SIZE, { exporter: exporters[0] }));
     let consumer: FrameConsumer | undefined;
     try {
@@ -233,6 +237,14 @@ describe('47 frame pool', () => {
       const errors: NodeJS.ErrnoException[] = [];
       b.on('messageerror', (e) => errors.push(e));
       for (const index of [0.5, -1, '0', 99, null]) await a.send([], { t, kind: 'frame', index, seq: 0 });
+      // An index nested deeper than JSON.stringify can go: the report must not overflow the stack.
+      const deep = '['.repeat(20000) + ']'.repeat(20000);
+      const body = new TextEncoder().encode(`{"t":"${t}","kind":"frame","index":${deep},"seq":0}`);
+      const record = new Uint8Array(8 + body.length);
+      new DataView(record.buffer).setUint32(0, 0x31424d44, true);
+      record[6] = 1; // HAS_PAYLOAD
+      record.set(body, 8);
+      native().socketSend(raw, record, []);
       await a.send([], { t, kind: 'frame', index: 1 });
       await a.send([], { t, kind: 'frame', index: 1, seq: 7, meta: 'valid' });
       await a.send([], { t, kind: 'frame', index: 1, seq: 8 });
@@ -240,11 +252,12 @@ describe('47 frame pool', () => {
       assert.ok(r);
       assert.equal(r.index, 1);
       assert.equal(r.meta, 'valid');
-      await until(() => errors.length >= 7);
+      await until(() => errors.length >= 8);
       assert.deepEqual(
         errors.map((e) => e.code),
-        [...Array(6).fill('ERR_DMABUF_BAD_MESSAGE'), 'ERR_DMABUF_POOL_STATE'],
+        [...Array(7).fill('ERR_DMABUF_BAD_MESSAGE'), 'ERR_DMABUF_POOL_STATE'],
       );
+      assert.match(errors[5].message, /names frame an array/);
       assert.match(errors[0].message, /frame 0\.5/);
       await r.release();
       const [released] = await once(a, 'message');
@@ -254,6 +267,7 @@ describe('47 frame pool', () => {
       for (const x of bufs) x.close();
       a.close();
       b.close();
+      native().close(raw);
     }
   });
 

@@ -41,10 +41,17 @@ function report(channel: Channel, err: Error): void {
   else process.emitWarning(err);
 }
 
+/** A value from the peer, in a few words: never JSON.stringify it (a deeply nested array overflows the stack). */
+function show(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v);
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}
+
 function malformed(what: string, payload: { index?: unknown; seq?: unknown }): DmaBufError {
   return new DmaBufError(
     channelCodes.BAD_MESSAGE,
-    `FramePool: a '${what}' message names frame ${JSON.stringify(payload.index)} (seq ${JSON.stringify(payload.seq)}), ` +
+    `FramePool: a '${what}' message names frame ${show(payload.index)} (seq ${show(payload.seq)}), ` +
       'which is not a frame of this pool; it was ignored',
   );
 }
