@@ -25,6 +25,8 @@ void RegisterConstants(Napi::Env env, Napi::Object exports) {
       {"F_SEAL_FUTURE_WRITE", F_SEAL_FUTURE_WRITE},
       {"O_RDONLY", O_RDONLY},
       {"O_RDWR", O_RDWR},
+      {"O_WRONLY", O_WRONLY},
+      {"O_ACCMODE", O_ACCMODE},
       {"O_CLOEXEC", O_CLOEXEC},
       {"O_NONBLOCK", O_NONBLOCK},
       {"POLLIN", POLLIN},

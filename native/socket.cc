@@ -63,8 +63,10 @@ Napi::Value SocketPair(Info info) {
 Napi::Value SocketListen(Info info) {
   const std::string path = ArgString(info[0], "path");
   const int backlog = static_cast<int>(ArgInt(info[1], "backlog", 1, 65535));
-  return Napi::Number::New(info.Env(), OwnFd(info.Env(), Check(info.Env(), sys::Listen(path.c_str(), backlog),
-                                                               {"listen", nullptr, -1, path.c_str()})));
+  const auto mode = static_cast<unsigned>(ArgInt(info[2], "mode", 0, 07777));
+  return Napi::Number::New(info.Env(),
+                           OwnFd(info.Env(), Check(info.Env(), sys::Listen(path.c_str(), backlog, mode),
+                                                   {"listen", nullptr, -1, path.c_str()})));
 }
 
 Napi::Value SocketConnect(Info info) {
@@ -98,7 +100,8 @@ Napi::Value SocketSend(Info info) {
 }
 
 // socketRecv(fd, data, maxFds) → { bytes, fds, truncated }, or null when nothing is queued
-// (EAGAIN). bytes 0 with no fds is end of stream. MSG_CTRUNC: the fds that arrived are
+// (EAGAIN). `eof` marks the end of stream (bytes 0 with no fds can also be an empty
+// record from a live peer: eof is false then). MSG_CTRUNC: the fds that arrived are
 // closed and an EMSGSIZE error is thrown (with `closedFds`).
 Napi::Value SocketRecv(Info info) {
   const Napi::Env env = info.Env();
@@ -125,6 +128,7 @@ Napi::Value SocketRecv(Info info) {
   o.Set("bytes", static_cast<double>(got.bytes));
   o.Set("fds", fds);
   o.Set("truncated", got.truncated);
+  o.Set("eof", got.eof);
   return o;
 }
 

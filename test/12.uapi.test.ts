@@ -130,6 +130,8 @@ describe('12 uapi: what the kernel decides, in one module', () => {
         F_SEAL_FUTURE_WRITE: true,
         O_RDONLY: true,
         O_RDWR: true,
+        O_WRONLY: true,
+        O_ACCMODE: true,
         O_CLOEXEC: true,
         O_NONBLOCK: true,
         POLLIN: true,

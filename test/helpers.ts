@@ -3,11 +3,40 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type BuiltinExporter, type DmaBuf } from '../lib';
 import { drmDevices, openVgem } from '../lib/devices/drm';
 import { fdKind } from '../lib/platform/fdinfo';
+
+/** Whether a user with no rights of its own may run `file` (o+x on it and every directory above). */
+export function othersCanExecute(file: string): boolean {
+  for (let p = file; ; p = dirname(p)) {
+    if ((statSync(p).mode & 0o001) === 0) return false;
+    if (p === dirname(p)) return true;
+  }
+}
+
+/**
+ * What a child running as nobody (uid 65534, when this process is root) needs to use the
+ * library, copied into `dir`: the checkout may be private (mktemp -d is 0700), and so may
+ * the node binary (e.g. a Node under /root/.cache). `dir` must be reachable by nobody.
+ * Returns the node binary to run and the library's path to require().
+ */
+export function nobodyCopy(dir: string): { node: string; lib: string } {
+  const LIB = resolve(__dirname, '../lib');
+  const root = resolve(LIB, '../..');
+  const lib = join(dir, 'dist/lib');
+  cpSync(LIB, lib, { recursive: true });
+  cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+  cpSync(dirname(require.resolve('node-gyp-build')), join(dir, 'node_modules/node-gyp-build'), { recursive: true });
+  // The addon this process loaded: a local build or the prebuild.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  cpSync((require('node-gyp-build') as { path(d: string): string }).path(root), join(dir, 'build/Release/dmabuf.node'));
+  let node = process.execPath;
+  if (!othersCanExecute(node)) cpSync(node, (node = join(dir, 'node')));
+  return { node, lib };
+}
 
 /** Open fds of this process. */
 export function openFds(): number {

@@ -400,22 +400,20 @@ export class DmaBuf implements Disposable {
 
   /** Copies buffer[offset, offset + target.byteLength) into target. */
   read(offset: number, target: ArrayBufferView): void {
-    const t = v.view(target, 'target');
-    const off = v.range(offset, t.byteLength, this.size);
+    const bytes = v.bytes(target, 'target');
+    const off = v.range(offset, bytes.byteLength, this.size);
     this.#check('read');
     const ops = this[kOps];
-    const bytes = new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
     if (ops.read) ops.read(off, bytes);
     else bytes.set(this.mmap().subarray(off, off + bytes.length));
   }
 
   /** Copies source into buffer[offset, offset + source.byteLength). */
   write(offset: number, source: ArrayBufferView): void {
-    const s = v.view(source, 'source');
-    const off = v.range(offset, s.byteLength, this.size);
+    const bytes = v.bytes(source, 'source');
+    const off = v.range(offset, bytes.byteLength, this.size);
     this.#check('write');
     const ops = this[kOps];
-    const bytes = new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
     if (ops.write) ops.write(off, bytes);
     else this.mmap().set(bytes, off);
   }

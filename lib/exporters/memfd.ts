@@ -1,9 +1,10 @@
 // The memfd exporter: real shared memory behind a real fd, for Linux without udmabuf.
-// Not a dma-buf: SYNC is a no-op (after the kernel's flag checks), names live here.
+// Not a dma-buf: CPU-access brackets have nothing to sync, a raw sync() reaches the kernel
+// (which answers ENOTTY, as to anyone holding the fd), names live here.
 import { native } from '../platform/binding';
 import { DmaBufError, codes, systemError } from '../platform/errors';
 import { fdLink, type DmaBufInfo } from '../platform/fdinfo';
-import { checkName, checkSyncFlags } from '../core/kernel-rules';
+import { checkName } from '../core/kernel-rules';
 import type { Layout } from '../core/layout';
 import { PAGE_SIZE } from '../platform/uapi';
 import { FdOps } from './fd-ops';
@@ -47,10 +48,15 @@ export class MemfdOps extends FdOps {
     return sealedMemfd('dmabuf', this.size, this.#hugetlb);
   }
 
-  override sync(flags: number): void {
-    checkSyncFlags(flags);
+  // A memfd's pages are coherent for the CPU: a bracket only makes deferred storage real.
+  override beginCpuAccess(): void {
     this.storage();
   }
+
+  override endCpuAccess(): void {}
+
+  // sync(flags) stays FdOps': the raw DMA_BUF_IOCTL_SYNC on the memfd, which the kernel
+  // answers with ENOTTY (a memfd is not a dma-buf), whatever the flags.
 
   override exportSyncFile(): number {
     throw notDmaBuf('exportSyncFile');

@@ -20,6 +20,8 @@ export interface NativeConstants {
   readonly F_SEAL_FUTURE_WRITE: number;
   readonly O_RDONLY: number;
   readonly O_RDWR: number;
+  readonly O_WRONLY: number;
+  readonly O_ACCMODE: number;
   readonly O_CLOEXEC: number;
   readonly O_NONBLOCK: number;
   readonly POLLIN: number;
@@ -44,6 +46,9 @@ export interface NativeReceived {
   fds: number[];
   /** MSG_TRUNC: the message was longer than `data`; the rest is lost. */
   truncated: boolean;
+  /** End of stream: the peer shut down and everything it sent has been read. A record of
+   *  0 bytes and no fds from a peer still there is not the end (eof false). */
+  eof: boolean;
 }
 
 /** Readiness of an fd on the event loop (uv_poll_t). */
@@ -212,7 +217,7 @@ export interface NativeBinding {
   /** socketpair(2): writes the two ends into out[0] and out[1] (out: an Int32Array of length ≥ 2). */
   socketPair(out: Int32Array): void;
   /** bind + listen on a filesystem path; a stale socket file (connect refused) is replaced, any other file is not. */
-  socketListen(path: string, backlog: number): number;
+  socketListen(path: string, backlog: number, mode: number): number;
   /** A connected socket, or null when the listener's backlog is full (EAGAIN). */
   socketConnect(path: string): number | null;
   /** accept4, or null when no connection is pending. */
@@ -223,7 +228,7 @@ export interface NativeBinding {
   socketSend(fd: number, data: ArrayBufferView, fds: readonly number[]): number | null;
   /**
    * recvmsg(MSG_CMSG_CLOEXEC) of one message into `data`, with room for maxFds (≤ 253) fds; null when
-   * nothing is queued. bytes 0 with no fds is end of stream. `truncated`: MSG_TRUNC. On MSG_CTRUNC the
+   * nothing is queued. `eof` marks the end of stream (not every 0-byte record is). `truncated`: MSG_TRUNC. On MSG_CTRUNC the
    * fds that arrived are closed and an EMSGSIZE error (syscall 'recvmsg', `closedFds`) is thrown.
    */
   socketRecv(fd: number, data: ArrayBufferView, maxFds: number): NativeReceived | null;

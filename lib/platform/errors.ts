@@ -43,7 +43,12 @@ export function argType(name: string, expected: string, value: unknown): DmaBufT
 
 /** ERR_INVALID_ARG_VALUE: `The argument 'name' must be <expected>. Received 'x'`. */
 export function argValue(name: string, expected: string, value: unknown): DmaBufTypeError {
-  let shown = inspect(value);
+  let shown: string;
+  try {
+    shown = inspect(value);
+  } catch {
+    shown = describe(value); // util.inspect throws on a DataView whose ArrayBuffer is detached
+  }
   if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
   return new DmaBufTypeError(codes.INVALID_ARG_VALUE, `The ${noun(name)} '${name}' must be ${expected}. Received ${shown}`);
 }

@@ -333,10 +333,11 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
         continue;
       }
       if (r === null) return;
-      if (r.bytes === 0 && r.fds.length === 0) {
+      if (r.eof) {
         this.#destroy(null); // end of stream: the peer closed and everything it sent is read
         return;
       }
+      // An empty record from a live peer is not the end: #decode reports it (no header).
       let msg: ChannelMessage;
       try {
         msg = this.#decode(r);

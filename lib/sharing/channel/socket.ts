@@ -38,7 +38,15 @@ export interface ChannelFromFdOptions extends ChannelOptions {
 export interface ListenOptions extends ChannelOptions {
   /** listen(2) backlog. Default 128. */
   backlog?: number;
-  /** Decides who may connect, from SO_PEERCRED; a refused connection is closed at once. */
+  /**
+   * Mode of the socket file (connecting needs write permission on it), set before
+   * listen(2). Default 0o600: only this user (and root) can connect.
+   */
+  mode?: number;
+  /**
+   * Decides who may connect, from SO_PEERCRED; a refused connection is closed at once and
+   * reported as 'refused'. Default: only peers running as this process's effective uid.
+   */
   accept?: (peer: PeerCredentials) => boolean;
 }
 

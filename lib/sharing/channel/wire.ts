@@ -74,7 +74,11 @@ export function decode(buf: Uint8Array, r: NativeReceived, fd: number): unknown 
   if (r.bytes < HEADER || dv.getUint32(0, true) !== MAGIC) throw badMessage(`a ${r.bytes}-byte message without a channel header arrived`);
   const count = dv.getUint16(4, true);
   if (count !== fds.length) throw badMessage(`the header announces ${count} buffer(s), ${fds.length} fd(s) arrived`);
-  if (dv.getUint16(6, true) & HAS_PAYLOAD) {
+  const flags = dv.getUint16(6, true);
+  // Flags this version does not know mean a format it cannot read: say so, never guess.
+  if (flags & ~HAS_PAYLOAD)
+    throw badMessage(`the header has flags 0x${flags.toString(16)}, of which only 0x${HAS_PAYLOAD.toString(16)} is known`);
+  if (flags & HAS_PAYLOAD) {
     try {
       return JSON.parse(decoder.decode(buf.subarray(HEADER, r.bytes)));
     } catch (err) {
