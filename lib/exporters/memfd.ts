@@ -1,7 +1,7 @@
 // The memfd exporter: real shared memory behind a real fd, for Linux without udmabuf.
 // Not a dma-buf: SYNC is a no-op (after the kernel's flag checks), names live here.
 import { native } from '../platform/binding';
-import { DmaBufError, codes, systemError } from '../platform/errors';
+import { DmaBufError, codes, isErrno, systemError, withAdvice } from '../platform/errors';
 import { fdLink, type DmaBufInfo } from '../platform/fdinfo';
 import { checkName, checkSyncFlags } from '../core/kernel-rules';
 import type { Layout } from '../core/layout';
@@ -45,6 +45,25 @@ export class MemfdOps extends FdOps {
 
   protected allocate(_layout: Layout): number {
     return sealedMemfd('dmabuf', this.size, this.#hugetlb);
+  }
+
+  /** EPERM from a writable mmap: someone write-sealed a memfd whose seal set was open (one we imported). */
+  protected override mapError(err: unknown): unknown {
+    if (!isErrno(err, 'EPERM')) return err;
+    const b = native();
+    let seals: number;
+    try {
+      seals = b.getSeals(this.storage());
+    } catch {
+      return err;
+    }
+    if (!(seals & (b.constants.F_SEAL_WRITE | b.constants.F_SEAL_FUTURE_WRITE))) return err;
+    return withAdvice(
+      err,
+      'the memfd was write-sealed (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE) by another holder after fromFd() took it: its maker ' +
+        'left the seal set open (no F_SEAL_SEAL; memfds this library makes have it). A writable mapping taken first ' +
+        '(mmap() right after fromFd) makes a later F_SEAL_WRITE fail with EBUSY instead',
+    );
   }
 
   override sync(flags: number): void {

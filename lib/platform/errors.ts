@@ -32,6 +32,7 @@ export const codes = {
   NOT_SYNC_FILE: 'ERR_DMABUF_NOT_SYNC_FILE',
   /** A wait (fences, outstanding mappings) ran out of time. */
   TIMEOUT: 'ERR_DMABUF_TIMEOUT',
+  UNSAFE_TO_SHARE: 'ERR_DMABUF_UNSAFE_TO_SHARE', // a hugetlb memfd to or from another process: a hole punch there is SIGBUS here
   INVALID_ARG_TYPE: 'ERR_INVALID_ARG_TYPE',
   INVALID_ARG_VALUE: 'ERR_INVALID_ARG_VALUE',
   OUT_OF_RANGE: 'ERR_OUT_OF_RANGE',
