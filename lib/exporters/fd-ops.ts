@@ -112,7 +112,9 @@ export abstract class FdOps extends StorageOps<number> {
     native().dmaBufSetName(this.storage(), name);
   }
 
+  /** '' while deferred: setName allocates, so storage not made yet has no name. */
   name(): string {
+    if (!this.allocated) return '';
     return this.info().name;
   }
 

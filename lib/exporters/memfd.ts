@@ -66,9 +66,10 @@ export class MemfdOps extends FdOps {
     );
   }
 
+  /** Allocates deferred storage first, as the kernel exporters do (the ioctl needs the fd). */
   override sync(flags: number): void {
-    checkSyncFlags(flags);
     this.storage();
+    checkSyncFlags(flags);
   }
 
   override exportSyncFile(): number {
@@ -80,6 +81,7 @@ export class MemfdOps extends FdOps {
   }
 
   override setName(name: string): void {
+    this.storage();
     checkName(name);
     this.#name = name;
   }
