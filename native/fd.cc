@@ -42,6 +42,13 @@ void RegisterFd(Napi::Env env, Napi::Object exports) {
     Check(info.Env(), sys::Ftruncate(fd, ArgSize(info[1], "size")), {"ftruncate", nullptr, fd});
     return Void(info);
   });
+  fn("fallocate", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    const int mode = static_cast<int>(ArgFlags(info[1], "mode"));
+    Check(info.Env(), sys::Fallocate(fd, mode, ArgSize(info[2], "offset"), ArgSize(info[3], "length")),
+          {"fallocate", nullptr, fd});
+    return Void(info);
+  });
   fn("open", [](Info info) {
     const std::string path = ArgString(info[0], "path");
     return Num(info, OwnFd(info.Env(), Check(info.Env(), sys::Open(path.c_str(), ArgFlags(info[1])),

@@ -27,7 +27,7 @@ import {
   type DmaBufErrorCode,
 } from '../lib';
 import { native } from '../lib/platform/binding';
-import { DMA_BUF_SYNC_READ } from '../lib/platform/uapi';
+import { DMA_BUF_SYNC_READ, hugePageSize } from '../lib/platform/uapi';
 import { errnos, systemError } from '../lib/platform/errors';
 import { errnoError } from '../lib/sharing/channel/socket';
 import { checkFds, subjects } from './helpers';
@@ -251,6 +251,20 @@ const triggers: Record<DmaBufErrorCode, Trigger> = {
       return await p.producer.acquire({ timeout: 10 });
     },
     message: /^acquire: no frame came back within 10 ms/,
+  },
+  [codes.UNSAFE_TO_SHARE]: {
+    needs: () => (hugePageSize() === null ? 'hugetlb pages (a hugetlb memfd)' : null),
+    async run() {
+      using buf = allocate(hugePageSize()!, { exporter: 'memfd', hugetlb: true });
+      const [a, fd] = Channel.pair();
+      try {
+        return await a.send([buf]);
+      } finally {
+        a.close();
+        native().close(fd);
+      }
+    },
+    message: /^send: buffers\[0\].*hugetlb/s,
   },
   [codes.CHANNEL_CLOSED]: {
     async run() {

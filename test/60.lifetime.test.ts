@@ -155,7 +155,7 @@ const OPS: Record<string, Op> = {
     if (c.state !== 'while in CPU access') return assertCode(() => c.buf.kunmap(0), 'ERR_INVALID_ARG_VALUE', /not kmapped/);
     const v = c.buf.kmap(2);
     c.buf.kunmap(2);
-    assert.equal(v.byteLength, 0, 'a kunmapped view is detached');
+    if (c.s.fd) assert.equal(v.byteLength, 0, 'a kunmapped view is detached');
     assertCode(() => c.buf.kunmap(2), 'ERR_INVALID_ARG_VALUE', /not kmapped/);
   },
   setName(c) {

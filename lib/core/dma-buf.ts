@@ -1,6 +1,6 @@
 // DmaBuf: the object model. One state machine for every exporter: references,
 // attachments and their mappings, CPU-access brackets, kmaps, release exactly once.
-import { DmaBufError, codes, closedError, systemError, argType, argValueMessage } from '../platform/errors';
+import { DmaBufError, codes, closedError, systemError, argType, argValue, argValueMessage } from '../platform/errors';
 import { validateDevice, type Device, type Segment } from './layout';
 import type { AttachmentInfo, DmaBufOps } from './ops';
 import type { DmaBufInfo } from '../platform/fdinfo';
@@ -438,9 +438,11 @@ export class DmaBuf implements Disposable {
     ops.importSyncFile(file.fd, dir);
   }
 
-  /** DMA_BUF_SET_NAME_B: at most 31 bytes; longer names fail with EINVAL, as in the kernel. */
+  /** DMA_BUF_SET_NAME_B: at most 31 bytes; longer names fail with EINVAL, as in the kernel.
+   *  A NUL byte is refused (ERR_INVALID_ARG_VALUE) before any exporter sees the name. */
   setName(name: string): void {
     v.str(name, 'name');
+    if (name.includes('\0')) throw argValue('name', 'a string without null bytes', name);
     this.#check('setName');
     const ops = this[kOps];
     if (!ops.setName) throw new DmaBufError(codes.NOT_SUPPORTED, `setName: the '${ops.exporter}' exporter cannot be named`);

@@ -80,7 +80,7 @@ export abstract class FdOps extends StorageOps<number> {
     this.#assertViewable('kmap');
     checkViewsAllowed('kmap');
     const b = native();
-    const h = b.mmap(this.storage(), PAGE_SIZE, 0, this.writable, page * PAGE_SIZE);
+    const h = this.#mmap(PAGE_SIZE, page * PAGE_SIZE);
     try {
       const view = new Uint8Array(b.mapView(h));
       this.#kmaps.set(view, h);
@@ -134,7 +134,9 @@ export abstract class FdOps extends StorageOps<number> {
     native().dmaBufSetName(this.storage(), name);
   }
 
+  /** '' while deferred: setName allocates, so storage not made yet has no name. */
   name(): string {
+    if (!this.allocated) return '';
     return this.info().name;
   }
 
@@ -205,8 +207,21 @@ export abstract class FdOps extends StorageOps<number> {
   }
 
   #wholeHandle(): number {
-    if (this.#whole === 0) this.#whole = native().mmap(this.storage(), this.size, 0, this.writable);
+    if (this.#whole === 0) this.#whole = this.#mmap(this.size);
     return this.#whole;
+  }
+
+  #mmap(length: number, skip?: number): number {
+    try {
+      return native().mmap(this.storage(), length, 0, this.writable, skip);
+    } catch (err) {
+      throw this.mapError(err);
+    }
+  }
+
+  /** The error of a failed mmap, with advice where the exporter knows why. */
+  protected mapError(err: unknown): unknown {
+    return err;
   }
 
   #unmapViews(): void {

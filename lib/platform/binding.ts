@@ -15,7 +15,9 @@ export interface NativeConstants {
   readonly MFD_CLOEXEC: number;
   readonly MFD_ALLOW_SEALING: number;
   readonly MFD_HUGETLB: number;
+  readonly F_SEAL_SEAL: number;
   readonly F_SEAL_SHRINK: number;
+  readonly F_SEAL_GROW: number;
   readonly F_SEAL_WRITE: number;
   readonly F_SEAL_FUTURE_WRITE: number;
   readonly O_RDONLY: number;
@@ -116,6 +118,8 @@ export interface NativeBinding {
   addSeals(fd: number, seals: number): void;
   getSeals(fd: number): number;
   ftruncate(fd: number, size: number): void;
+  /** fallocate(2); tests use it to punch holes (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) as a peer could. */
+  fallocate(fd: number, mode: number, offset: number, length: number): void;
   /** open(2) with O_CLOEXEC always added; the error carries `path`. */
   open(path: string, flags: number): number;
   close(fd: number): void;

@@ -31,6 +31,10 @@ int GetSeals(int fd) { return Result(fcntl(fd, F_GET_SEALS)); }
 
 int Ftruncate(int fd, int64_t size) { return Result(ftruncate(fd, size)); }
 
+int Fallocate(int fd, int mode, int64_t offset, int64_t len) {
+  return Result(fallocate(fd, mode, offset, len));
+}
+
 int Open(const char* path, int flags) { return Result(open(path, flags | O_CLOEXEC, 0666)); }
 
 int Close(int fd) {

@@ -14,6 +14,7 @@ int MemfdCreate(const char* name, unsigned flags);
 int AddSeals(int fd, unsigned seals);
 int GetSeals(int fd);
 int Ftruncate(int fd, int64_t size);
+int Fallocate(int fd, int mode, int64_t offset, int64_t len);
 int Open(const char* path, int flags);  // always adds O_CLOEXEC
 int Close(int fd);
 int Dup(int fd);

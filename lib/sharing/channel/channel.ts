@@ -13,6 +13,7 @@
 //   fails that check is dropped whole, every one of its fds closed, and reported.
 import { EventEmitter } from 'node:events';
 import { fromFd } from '../../exporters/from-fd';
+import { assertCrossProcess } from '../../exporters/memfd-util';
 import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from '../../platform/binding';
 import { closeOnThrow, closeQuietly, withDup } from '../../platform/fds';
 import { DmaBuf } from '../../core/dma-buf';
@@ -52,8 +53,9 @@ function channelClosed(message: string): DmaBufError {
 function fdOf(buf: unknown, i: number): number {
   if (!(buf instanceof DmaBuf)) throw argType(`buffers[${i}]`, 'an instance of DmaBuf', buf);
   if (buf.closed) throw new DmaBufError(codes.CLOSED, `send: buffers[${i}] has been released`);
+  let fd: number;
   try {
-    return buf.fd;
+    fd = buf.fd;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== codes.NOT_SUPPORTED) throw err;
     throw new DmaBufError(
@@ -62,6 +64,8 @@ function fdOf(buf: unknown, i: number): number {
         "to share memory with a worker thread, allocate it with { exporter: 'memory', shared: true } and use toTransferable()",
     );
   }
+  assertCrossProcess(fd, `send: buffers[${i}]`);
+  return fd;
 }
 
 /**
@@ -361,6 +365,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const buffers: DmaBuf[] = [];
     for (let i = 0; i < fds.length; i++) {
       try {
+        assertCrossProcess(fds[i], 'the fd');
         buffers.push(fromFd(fds[i], { takeOwnership: true }));
       } catch (err) {
         for (const done of buffers) done.close();
