@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', '.docs-tmp/**'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', '.docs-tmp/**', '.arm64-app/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

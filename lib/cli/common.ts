@@ -2,7 +2,7 @@
 // (colours only on a terminal and never with NO_COLOR, tables, sizes), a progress line
 // for anything slow, errors with the library's codes, and the exit statuses.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { DmaBufError, codes } from '../platform/errors';
+import { argValueMessage, type DmaBufTypeError } from '../platform/errors';
 
 /** Exit statuses shared by the commands (vm and bench pass their child's through). */
 export const EXIT = {
@@ -39,8 +39,8 @@ export function parse<C extends ParseArgsConfig>(cmd: string, config: C): Return
   }
 }
 
-export function usage(cmd: string, message: string): DmaBufError {
-  return new DmaBufError(codes.INVALID_ARG_VALUE, `${message} (see dmabuf ${cmd} --help)`);
+export function usage(cmd: string, message: string): DmaBufTypeError {
+  return argValueMessage(`${message} (see dmabuf ${cmd} --help)`);
 }
 
 /** Prints an error: in JSON mode as {"error": {code, message}} on stdout, else on stderr; returns EXIT.ERROR. */
