@@ -20,7 +20,7 @@ project (the nearest directory with a package.json) is shared with the guest at 
 path, so build first (tsc) and run the compiled JS; the guest has no compiler and no network.
 
   --kernel <series>  kernel series: 6.12 (default) or 6.1 (no udmabuf, no heaps)
-  --arch <arch>      guest architecture, when this dmabuf's harness supports it (x64, arm64)
+  --arch <arch>      guest architecture: x64 (default) or arm64 (Debian's 16 KiB-page kernel)
   --append <args>    extra kernel command line, e.g. udmabuf.size_limit_mb=512
   --timeout <s>      kill the guest after s seconds (default 1200)
   --mem <MiB>        guest memory (default 2048)
