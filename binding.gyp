@@ -1,4 +1,7 @@
 {
+  # -Ddmabuf_sanitize=1 (npm run test:asan builds that way, in build/asan/): AddressSanitizer and
+  # UndefinedBehaviorSanitizer; any report aborts. vptr needs RTTI, which node-gyp turns off.
+  'variables': {'dmabuf_sanitize%': 0},  # not 'asan': Node's own config.gypi sets that
   'targets': [{
     'target_name': 'dmabuf',
     'conditions': [
@@ -7,6 +10,7 @@
           # registration, the one error factory, then one glue file per area
           'native/binding.cc',
           'native/constants.cc',
+          'native/env.cc',
           'native/errors.cc',
           'native/fd.cc',
           'native/dmabuf.cc',
@@ -33,6 +37,14 @@
         'cflags!': ['-fno-exceptions'],
         'cflags_cc': ['-std=c++17', '-fexceptions', '-Wall', '-Wextra'],
         'cflags_cc!': ['-fno-exceptions', '-std=gnu++17'],
+        'conditions': [
+          ['dmabuf_sanitize==1', {
+            'sources': ['native/sanitize.cc'],
+            'cflags': ['-fsanitize=address,undefined', '-fno-sanitize=vptr', '-fno-sanitize-recover=all',
+                       '-fno-omit-frame-pointer', '-g', '-O1'],
+            'ldflags': ['-fsanitize=address,undefined'],
+          }],
+        ],
       }, {
         # The addon is Linux-only; elsewhere build nothing and let the loader report it.
         'type': 'none',

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "env.h"
 #include "errors.h"
 #include "register.h"
 #include "sys/dmabuf.h"
@@ -51,20 +52,20 @@ void RegisterDmaBuf(Napi::Env env, Napi::Object exports) {
     const uint64_t offset = ArgSize(info[2], "offset");
     const uint64_t size = ArgSize(info[3], "size");
     const int r = sys::UdmabufCreate(dev_fd, memfd, offset, size, ArgFlags(info[4]));
-    return Num(info, Check(info.Env(), r, IoctlCall("UDMABUF_CREATE", dev_fd)));
+    return Num(info, OwnFd(info.Env(), Check(info.Env(), r, IoctlCall("UDMABUF_CREATE", dev_fd))));
   });
   fn("udmabufCreateList", [](Info info) {
     const int dev_fd = ArgFd(info[0], "devFd");
     const auto items = ArgItems(info[1]);
     const int r = sys::UdmabufCreateList(dev_fd, items, ArgFlags(info[2]));
-    return Num(info, Check(info.Env(), r, IoctlCall("UDMABUF_CREATE_LIST", dev_fd)));
+    return Num(info, OwnFd(info.Env(), Check(info.Env(), r, IoctlCall("UDMABUF_CREATE_LIST", dev_fd))));
   });
   fn("dmaHeapAlloc", [](Info info) {
     const int heap_fd = ArgFd(info[0], "heapFd");
     const uint64_t len = ArgSize(info[1], "len");
     const uint32_t fd_flags = ArgFlags(info[2], "fdFlags");
     const int r = sys::DmaHeapAlloc(heap_fd, len, fd_flags, ArgSize(info[3], "heapFlags"));
-    return Num(info, Check(info.Env(), r, IoctlCall("DMA_HEAP_IOCTL_ALLOC", heap_fd)));
+    return Num(info, OwnFd(info.Env(), Check(info.Env(), r, IoctlCall("DMA_HEAP_IOCTL_ALLOC", heap_fd))));
   });
 
   fn("dmaBufSync", [](Info info) {
@@ -81,7 +82,8 @@ void RegisterDmaBuf(Napi::Env env, Napi::Object exports) {
   fn("dmaBufExportSyncFile", [](Info info) {
     const int fd = ArgFd(info[0]);
     const int r = sys::DmaBufExportSyncFile(fd, ArgFlags(info[1]));
-    return Num(info, Check(info.Env(), r, IoctlCall("DMA_BUF_IOCTL_EXPORT_SYNC_FILE", fd)));
+    return Num(info,
+               OwnFd(info.Env(), Check(info.Env(), r, IoctlCall("DMA_BUF_IOCTL_EXPORT_SYNC_FILE", fd))));
   });
   fn("dmaBufImportSyncFile", [](Info info) {
     const int fd = ArgFd(info[0]);
@@ -95,14 +97,34 @@ void RegisterDmaBuf(Napi::Env env, Napi::Object exports) {
     const int fd = ArgFd(info[0]);
     const uint32_t request = ArgFlags(info[1], "request");
     const Bytes data = ArgView(info[2], "data");
+    char name[16];
+    std::snprintf(name, sizeof name, "0x%x", request);
+    const unsigned size = _IOC_SIZE(request);
+    if (_IOC_DIR(request) == _IOC_NONE) {
+      // Legacy numbers (FIONREAD, TCGETS, SIOCGIFCONF, …) encode neither direction nor
+      // size, yet their handlers write through the argument as much as they like, and
+      // SIOCGIFCONF follows a user pointer inside the struct. Nothing bounds that, so no
+      // pointer is ever passed: the kernel gets 0, and `data` must be empty.
+      if (data.length != 0) {
+        const std::string msg = "The \"data\" argument must be empty for request " + std::string(name) +
+                                ", which encodes no direction and no size (_IOC_NONE): the kernel could "
+                                "read or write any amount through the pointer. Received " +
+                                std::to_string(data.length) + " bytes";
+        throw WithCode(Napi::TypeError::New(info.Env(), msg), "ERR_INVALID_ARG_VALUE");
+      }
+      return Num(info, Check(info.Env(), sys::Ioctl(fd, request, nullptr), IoctlCall(name, fd)));
+    }
+    if (size == 0) {
+      const std::string msg = "The \"request\" argument must encode the size of its data. Received " +
+                              std::string(name) + ", which has a direction but size 0";
+      throw WithCode(Napi::TypeError::New(info.Env(), msg), "ERR_INVALID_ARG_VALUE");
+    }
     // The kernel copies _IOC_SIZE bytes in or out; never let that run past the view.
-    if (_IOC_SIZE(request) > data.length) {
-      const std::string msg = "The \"data\" argument must be at least " + std::to_string(_IOC_SIZE(request)) +
+    if (size > data.length) {
+      const std::string msg = "The \"data\" argument must be at least " + std::to_string(size) +
                               " bytes, the size the request encodes. Received " + std::to_string(data.length);
       throw WithCode(Napi::RangeError::New(info.Env(), msg), "ERR_OUT_OF_RANGE");
     }
-    char name[16];
-    std::snprintf(name, sizeof name, "0x%x", request);
     return Num(info, Check(info.Env(), sys::Ioctl(fd, request, data.data), IoctlCall(name, fd)));
   });
 }

@@ -1,9 +1,12 @@
 #include "errors.h"
 
+#include <uv.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 
 namespace dmabuf {
 namespace {
@@ -41,23 +44,101 @@ const char* ErrnoName(int e) {
   return "UNKNOWN";
 }
 
-// "Invalid argument" → "invalid argument", as libuv words it.
+// libuv's words where libuv knows the errno ("resource busy or locked"), so that these
+// messages read as Node's own (fs, net) do; otherwise strerror's, lower-cased as libuv
+// words them ("File descriptor in bad state" → "file descriptor in bad state").
 std::string Description(int e) {
-  std::string s = std::strerror(e);
+  char buf[128];
+  uv_strerror_r(-e, buf, sizeof buf);
+  std::string s = buf;
+  if (s.rfind("Unknown system error", 0) != 0) return s;
+  s = std::strerror(e);
   if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
   return s;
 }
 
+// What a bad argument was, worded as Node's ERR_INVALID_ARG_TYPE words it: "type number (5)",
+// "type string ('x')", "undefined", "null", "an instance of Foo", "function bar".
 std::string Received(Napi::Value v) {
-  static const char* const kTypes[] = {"undefined", "null",   "boolean",  "number",   "string",
-                                       "symbol",    "object", "function", "external", "bigint"};
-  const napi_valuetype t = v.Type();
-  if (t == napi_number) return v.ToString().Utf8Value();
-  if (t == napi_undefined || t == napi_null) return kTypes[t];
-  return std::string("type ") + kTypes[t];
+  switch (v.Type()) {
+    case napi_undefined:
+      return "undefined";
+    case napi_null:
+      return "null";
+    case napi_number:
+      return "type number (" + v.ToString().Utf8Value() + ")";
+    case napi_boolean:
+      return std::string("type boolean (") + (v.As<Napi::Boolean>().Value() ? "true" : "false") + ")";
+    case napi_bigint:
+      return "type bigint (" + v.ToString().Utf8Value() + "n)";
+    case napi_string: {
+      std::string s = "'" + v.As<Napi::String>().Utf8Value() + "'";
+      if (s.size() > 28) s = s.substr(0, 25) + "...";
+      return "type string (" + s + ")";
+    }
+    case napi_symbol:
+      return "type symbol";
+    case napi_function:
+    case napi_object:
+    case napi_external:
+      break;
+  }
+  std::string name;
+  try {  // a getter may throw; then the value is just "an object"
+    const Napi::Object o = v.As<Napi::Object>();
+    if (v.IsFunction()) {
+      name = o.Get("name").ToString().Utf8Value();
+      return name.empty() ? "type function" : "function " + name;
+    }
+    const Napi::Value ctor = o.Get("constructor");
+    if (ctor.IsFunction()) name = ctor.As<Napi::Object>().Get("name").ToString().Utf8Value();
+  } catch (const Napi::Error&) {
+    name.clear();
+  }
+  return name.empty() ? "type object" : "an instance of " + name;
+}
+
+// Node's addNumericalSeparator, for integers beyond 2^32: 4294967296 -> 4_294_967_296.
+std::string WithSeparators(double d) {
+  const bool negative = d < 0;
+  std::string digits = std::to_string(static_cast<uint64_t>(negative ? -d : d));
+  std::string out;
+  for (size_t i = 0; i < digits.size(); i++) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += '_';
+    out += digits[i];
+  }
+  return negative ? "-" + out : out;
+}
+
+// A number as ERR_OUT_OF_RANGE shows what it received.
+std::string ReceivedNumber(Napi::Value v) {
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (d == std::trunc(d) && std::fabs(d) > 4294967296.0 && std::fabs(d) < 1.8446744073709552e19)
+    return WithSeparators(d);
+  return v.ToString().Utf8Value();
 }
 
 }  // namespace
+
+void RegisterErrors(Napi::Env env, Napi::Object exports) {
+  const int errnos[] = {
+#define X(name) name,
+      DMABUF_ERRNOS(X)
+#undef X
+  };
+  Napi::Array table = Napi::Array::New(env, std::size(errnos));
+  uint32_t i = 0;
+  for (const int e : errnos) {
+    Napi::Object entry = Napi::Object::New(env);
+    entry.Set("errno", static_cast<double>(-e));
+    entry.Set("code", ErrnoName(e));
+    entry.Set("description", Description(e));
+    entry.Freeze();
+    table.Set(i++, entry);
+  }
+  table.Freeze();
+  exports.Set("errnos", table);
+}
 
 Napi::Error ErrnoError(Napi::Env env, int err, const SysCall& call) {
   const char* code = ErrnoName(-err);
@@ -86,26 +167,31 @@ Napi::Error WithCode(Napi::Error error, const char* code) {
 }
 
 Napi::Error ArgTypeError(Napi::Value v, const char* name, const std::string& expected) {
-  const std::string msg =
-      std::string("The \"") + name + "\" argument must be " + expected + ". Received " + Received(v);
+  // Node says "property" for a dotted name ("options.size").
+  const char* what = std::strchr(name, '.') ? "\" property must be " : "\" argument must be ";
+  const std::string msg = std::string("The \"") + name + what + expected + ". Received " + Received(v);
   return WithCode(Napi::TypeError::New(v.Env(), msg), "ERR_INVALID_ARG_TYPE");
 }
 
+Napi::Error OutOfRangeError(Napi::Env env, const std::string& name, const std::string& range,
+                            const std::string& received) {
+  const std::string msg =
+      "The value of \"" + name + "\" is out of range. It must be " + range + ". Received " + received;
+  return WithCode(Napi::RangeError::New(env, msg), "ERR_OUT_OF_RANGE");
+}
+
+// As Node's validateInteger: not a number is ERR_INVALID_ARG_TYPE, a number that is not an
+// integer in [min, max] is ERR_OUT_OF_RANGE.
 int64_t ArgInt(Napi::Value v, const char* name, int64_t min, int64_t max) {
-  if (v.IsNumber()) {
-    const double d = v.As<Napi::Number>().DoubleValue();
-    // NaN fails both comparisons.
-    if (d >= static_cast<double>(min) && d <= static_cast<double>(max) && d == std::trunc(d))
-      return static_cast<int64_t>(d);
-  }
-  std::string expected;
-  if (min == 0 && max == kMaxSafeInteger)
-    expected = "a non-negative safe integer";
-  else if (min == 0)
-    expected = "a non-negative integer no greater than " + std::to_string(max);
-  else
-    expected = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-  throw ArgTypeError(v, name, expected);
+  if (!v.IsNumber()) throw ArgTypeError(v, name, "of type number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  // NaN fails every comparison.
+  if (d >= static_cast<double>(min) && d <= static_cast<double>(max) && d == std::trunc(d))
+    return static_cast<int64_t>(d);
+  const bool integer = std::isfinite(d) && d == std::trunc(d);
+  const std::string range =
+      integer ? ">= " + std::to_string(min) + " && <= " + std::to_string(max) : std::string("an integer");
+  throw OutOfRangeError(v.Env(), name, range, ReceivedNumber(v));
 }
 
 bool ArgBool(Napi::Value v, const char* name) {

@@ -17,6 +17,10 @@ struct SysCall {
   const char* detail = nullptr;  // appended to the message in parentheses
 };
 
+// exports.errnos: every errno name this file knows, as frozen { errno (negative), code,
+// description } entries, so that JS makes its own errno errors from the same table.
+void RegisterErrors(Napi::Env env, Napi::Object exports);
+
 // An Error shaped like Node's SystemError: code 'EINVAL', errno -22, syscall, ….
 // `err` is a negative errno.
 Napi::Error ErrnoError(Napi::Env env, int err, const SysCall& call);
@@ -27,8 +31,9 @@ int64_t Check(Napi::Env env, int64_t r, const SysCall& call);
 // Sets `code` on an error and returns it.
 Napi::Error WithCode(Napi::Error error, const char* code);
 
-// Argument readers. Anything but the stated type and range (including undefined for
-// a missing argument) throws a TypeError with code ERR_INVALID_ARG_TYPE.
+// Argument readers. Anything but the stated type (including undefined for a missing
+// argument) throws a TypeError with code ERR_INVALID_ARG_TYPE; a number outside the
+// stated range, or not an integer, a RangeError with code ERR_OUT_OF_RANGE.
 constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
 
 int64_t ArgInt(Napi::Value v, const char* name, int64_t min, int64_t max);

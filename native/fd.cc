@@ -1,8 +1,10 @@
 // Glue for memfds and plain fds: each export reads its arguments, makes one sys call and
-// converts the result.
+// converts the result. Every fd made here is owned by the calling environment (env.h) until
+// closed here, so that the environment's end closes what JS could not.
 #include <cstdint>
 #include <string>
 
+#include "env.h"
 #include "errors.h"
 #include "register.h"
 #include "sys/fd.h"
@@ -23,7 +25,8 @@ void RegisterFd(Napi::Env env, Napi::Object exports) {
   };
   fn("memfdCreate", [](Info info) {
     const std::string name = ArgString(info[0], "name");
-    return Num(info, Check(info.Env(), sys::MemfdCreate(name.c_str(), ArgFlags(info[1])), {"memfd_create"}));
+    const int r = sys::MemfdCreate(name.c_str(), ArgFlags(info[1]));
+    return Num(info, OwnFd(info.Env(), Check(info.Env(), r, {"memfd_create"})));
   });
   fn("addSeals", [](Info info) {
     const int fd = ArgFd(info[0]);
@@ -39,25 +42,42 @@ void RegisterFd(Napi::Env env, Napi::Object exports) {
     Check(info.Env(), sys::Ftruncate(fd, ArgSize(info[1], "size")), {"ftruncate", nullptr, fd});
     return Void(info);
   });
+  fn("fallocate", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    const int mode = static_cast<int>(ArgFlags(info[1], "mode"));
+    Check(info.Env(), sys::Fallocate(fd, mode, ArgSize(info[2], "offset"), ArgSize(info[3], "length")),
+          {"fallocate", nullptr, fd});
+    return Void(info);
+  });
   fn("open", [](Info info) {
     const std::string path = ArgString(info[0], "path");
-    return Num(info, Check(info.Env(), sys::Open(path.c_str(), ArgFlags(info[1])),
-                           {"open", nullptr, -1, path.c_str()}));
+    return Num(info, OwnFd(info.Env(), Check(info.Env(), sys::Open(path.c_str(), ArgFlags(info[1])),
+                                             {"open", nullptr, -1, path.c_str()})));
   });
   fn("close", [](Info info) {
     const int fd = ArgFd(info[0]);
-    Check(info.Env(), sys::Close(fd), {"close", nullptr, fd});
+    Check(info.Env(), CloseFd(fd), {"close", nullptr, fd});
     return Void(info);
   });
   fn("dup", [](Info info) {
     const int fd = ArgFd(info[0]);
-    return Num(info, Check(info.Env(), sys::Dup(fd), {"fcntl", nullptr, fd}));
+    return Num(info, OwnFd(info.Env(), Check(info.Env(), sys::Dup(fd), {"fcntl", nullptr, fd})));
   });
   fn("dup2", [](Info info) {
     const int oldfd = ArgFd(info[0], "oldfd");
-    Check(info.Env(), sys::Dup2(oldfd, ArgFd(info[1], "newfd")), {"dup3", nullptr, oldfd});
+    const int newfd = ArgFd(info[1], "newfd");
+    Check(info.Env(), sys::Dup2(oldfd, newfd), {"dup3", nullptr, oldfd});
+    OwnFd(info.Env(), newfd);  // it names another file now
     return Void(info);
   });
+  // ownFd(fd): this environment now owns fd (taken over from a caller, or made by an ioctl).
+  fn("ownFd", [](Info info) {
+    const int fd = ArgFd(info[0]);
+    Check(info.Env(), sys::GetFlags(fd), {"fcntl", nullptr, fd});  // EBADF for a closed fd
+    OwnFd(info.Env(), fd);
+    return Void(info);
+  });
+  fn("ownedFdCount", [](Info info) { return Num(info, static_cast<double>(OwnedFdCount(info.Env()))); });
   fn("fdSize", [](Info info) {
     const int fd = ArgFd(info[0]);
     return Num(info, static_cast<double>(Check(info.Env(), sys::FdSize(fd), {"lseek", nullptr, fd})));

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "env.h"
 #include "errors.h"
 #include "register.h"
 #include "sys/sync_file.h"
@@ -43,8 +44,9 @@ Napi::Value SyncFileMerge(const Napi::CallbackInfo& info) {
   const int fd = ArgFd(info[0]);
   const int fd2 = ArgFd(info[1], "fd2");
   const std::string name = ArgString(info[2], "name");
-  return Napi::Number::New(info.Env(), Check(info.Env(), sys::SyncFileMerge(fd, fd2, name.c_str()),
-                                             {"ioctl", "SYNC_IOC_MERGE", fd}));
+  const int r = sys::SyncFileMerge(fd, fd2, name.c_str());
+  return Napi::Number::New(info.Env(),
+                           OwnFd(info.Env(), Check(info.Env(), r, {"ioctl", "SYNC_IOC_MERGE", fd})));
 }
 
 }  // namespace

@@ -1,12 +1,25 @@
 // Glue for mmap(MAP_SHARED) mappings owned by one Node environment and addressed by handle:
 // external ArrayBuffer views where the runtime allows them, copies where it does not.
+//
+// A view is a promise about memory. munmap detaches the view first, so a stale TypedArray
+// has byteLength 0; but ArrayBuffer.prototype.transfer() (on by default from Node 22) moves
+// the memory into a new ArrayBuffer that nothing here can reach or detach. Each mapping's
+// memory is therefore a Region, referenced by the table entry and by every external
+// ArrayBuffer made over it (its finalizer runs when the last holder, original or transferred,
+// is collected). munmap of a mapping whose view was never moved unmaps at once: detaching its
+// only ArrayBuffer leaves nothing that can reach the memory. One whose view was moved is
+// "parked": the range is replaced by an anonymous private mapping of the same length
+// (MAP_FIXED), so the dma-buf is released at once and a stale transferred view sees inert
+// zeroed memory; the range is unmapped when the last finalizer runs.
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
+#include "env.h"
 #include "errors.h"
 #include "register.h"
 #include "sys/fd.h"
@@ -14,33 +27,67 @@
 namespace dmabuf {
 namespace {
 
-struct Mapping {
-  void* addr;  // what views and copies see: base + skip
-  size_t length;
+// Regions unmapped from JS but still reachable by a transferred view (for tests).
+std::atomic<int64_t> parked_regions{0};
+
+// The address range of one mmap.
+struct Region {
   void* base;  // what mmap returned
-  size_t map_length;
+  size_t length;
+  std::atomic<int> refs{1};  // the table entry, and each external ArrayBuffer over the range
+  bool unmapped = false;     // munmapped: nothing is left to do
+  bool parked = false;       // replaced by anonymous memory while a moved view may remain
+
+  Region(void* b, size_t l) : base(b), length(l) {}
+
+  void Unref() {
+    if (--refs > 0) return;
+    if (!unmapped) sys::Munmap(base, length);
+    if (parked) parked_regions--;
+    delete this;
+  }
+
+  // An external ArrayBuffer's finalizer: the last holder of its memory is gone. Runs on the
+  // environment's thread (Node defers it there), at the latest at the environment's end.
+  static void Finalize(napi_env, void*, void* hint) { static_cast<Region*>(hint)->Unref(); }
+};
+
+struct Mapping {
+  void* addr;  // what views and copies see: region base + skip
+  size_t length;
+  Region* region;
   bool writable;
-  napi_ref view;  // strong reference to the external ArrayBuffer, once mapView made it
+  napi_ref view = nullptr;  // strong reference to the external ArrayBuffer, once mapView made it
+  bool moved = false;       // a view's ArrayBuffer was found detached: its memory moved elsewhere
 };
 
 // Per-environment state: the main thread and every worker have their own.
-struct Mappings {
+struct Mappings : EnvPart {
   std::unordered_map<uint32_t, Mapping> live;
   uint32_t next_handle = 1;  // wraps to 0 once every handle has been used
   bool copy_forced = false;
   int external_allowed = -1;  // -1 until probed
 
-  // Runs at environment teardown, when no JS can reach the memory any more. The
-  // napi_refs belong to the dying environment, which frees them itself.
-  ~Mappings() {
-    for (const auto& entry : live) sys::Munmap(entry.second.base, entry.second.map_length);
+  // Environment teardown (worker.terminate() included): no JS can reach the memory any
+  // more, whoever holds a view. The napi_refs belong to the dying environment, which frees
+  // them itself; finalizers that run later only drop their reference.
+  void Teardown() override {
+    for (const auto& entry : live) {
+      Region* r = entry.second.region;
+      if (!r->unmapped) sys::Munmap(r->base, r->length);
+      r->unmapped = true;
+      r->Unref();
+    }
+    live.clear();
   }
 };
 
 // size_t is 32 bits on 32-bit targets.
 constexpr auto kMaxLength = static_cast<int64_t>(std::min<uint64_t>(SIZE_MAX, kMaxSafeInteger));
 
-Mappings& State(Napi::Env env) { return *env.GetInstanceData<Mappings>(); }
+Mappings& State(Napi::Env env) {
+  return *static_cast<Mappings*>(EnvState::Of(env).Part(EnvState::kMappings));
+}
 
 uint32_t ArgHandle(Napi::Value v) { return static_cast<uint32_t>(ArgInt(v, "handle", 0, UINT32_MAX)); }
 
@@ -58,6 +105,13 @@ Napi::Error NoExternalBuffers(Napi::Env env) {
                                    "This runtime forbids external ArrayBuffers (e.g. Electron's V8 memory "
                                    "cage), or copy mode is forced; use read()/write() copies instead"),
                   "ERR_DMABUF_NO_EXTERNAL_BUFFERS");
+}
+
+Napi::Error ReadOnlyView(Napi::Env env) {
+  return WithCode(Napi::Error::New(env,
+                                   "mapView: the mapping is read-only (PROT_READ) and a JavaScript view "
+                                   "cannot be; copy with mapRead instead"),
+                  "ERR_DMABUF_READ_ONLY");
 }
 
 void Copy(const Napi::CallbackInfo& info, bool write) {
@@ -83,11 +137,6 @@ void Copy(const Napi::CallbackInfo& info, bool write) {
     std::memmove(bytes.data, mapped, bytes.length);
 }
 
-// Creates this environment's mapping table; its destructor munmaps what is left.
-void InitMappings(Napi::Env env) {
-  if (!env.GetInstanceData<Mappings>()) env.SetInstanceData(new Mappings);
-}
-
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int fd = ArgFd(info[0]);
@@ -106,7 +155,7 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Check(env, sys::Mmap(fd, skip + length, offset, writable, &base), {"mmap", nullptr, fd});
   const uint32_t handle = state.next_handle++;
   state.live.emplace(
-      handle, Mapping{static_cast<uint8_t*>(base) + skip, length, base, skip + length, writable, nullptr});
+      handle, Mapping{static_cast<uint8_t*>(base) + skip, length, new Region(base, skip + length), writable});
   return Napi::Number::New(env, handle);
 }
 
@@ -116,16 +165,32 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
   const uint32_t handle = ArgHandle(info[0]);
   Mapping& m = Find(state, env, handle, "munmap");
   if (m.view) {
-    // Detach first, so no TypedArray can reach the memory once it is unmapped.
+    // Detach first, so no TypedArray can reach the memory once it is unmapped. Already
+    // detached: transfer() moved the memory into an ArrayBuffer out of reach.
     napi_value buffer;
+    bool detached = false;
     if (napi_get_reference_value(env, m.view, &buffer) != napi_ok ||
-        napi_detach_arraybuffer(env, buffer) != napi_ok)
+        napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok ||
+        (!detached && napi_detach_arraybuffer(env, buffer) != napi_ok))
       throw Napi::Error::New(env);
     napi_delete_reference(env, m.view);
     m.view = nullptr;
+    m.moved = m.moved || detached;
   }
-  Check(env, sys::Munmap(m.base, m.map_length), {"munmap"});
-  state.live.erase(handle);
+  Region* r = m.region;
+  const bool moved = m.moved;
+  state.live.erase(handle);  // m is gone from here on
+  int err = 0;
+  if (!moved) {
+    err = sys::Munmap(r->base, r->length);
+    r->unmapped = err == 0;
+  } else if (sys::MapAnonymousOver(r->base, r->length) == 0) {
+    r->parked = true;
+    parked_regions++;
+  }
+  // If even that failed, the file stays mapped until the last finalizer unmaps it.
+  r->Unref();
+  Check(env, err, {"munmap"});
   return env.Undefined();
 }
 
@@ -134,15 +199,28 @@ Napi::Value MapView(const Napi::CallbackInfo& info) {
   Mappings& state = State(env);
   Mapping& m = Find(state, env, ArgHandle(info[0]), "mapView");
   if (state.copy_forced) throw NoExternalBuffers(env);
+  // JS has no read-only ArrayBuffer: a view over a PROT_READ mapping would take a store
+  // and the process would die of SIGSEGV (so would a native copy into it). Never make one.
+  if (!m.writable) throw ReadOnlyView(env);
   napi_value buffer;
   if (m.view) {
-    if (napi_get_reference_value(env, m.view, &buffer) != napi_ok) throw Napi::Error::New(env);
-    return Napi::Value(env, buffer);
+    bool detached = false;
+    if (napi_get_reference_value(env, m.view, &buffer) != napi_ok ||
+        napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok)
+      throw Napi::Error::New(env);
+    if (!detached) return Napi::Value(env, buffer);
+    // transfer() moved this view's memory elsewhere: make a new one, and remember that
+    // another ArrayBuffer may still reach the range.
+    m.moved = true;
+    napi_delete_reference(env, m.view);
+    m.view = nullptr;
   }
-  // The C API, not Napi::ArrayBuffer::New, so that this status can be told apart.
-  // No finalizer: the memory lives until munmap, which detaches the buffer.
+  // The C API, not Napi::ArrayBuffer::New, so that this status can be told apart. The
+  // finalizer runs when the last holder of the memory is gone (Region).
+  m.region->refs++;
   const napi_status status =
-      napi_create_external_arraybuffer(env, m.addr, m.length, nullptr, nullptr, &buffer);
+      napi_create_external_arraybuffer(env, m.addr, m.length, Region::Finalize, m.region, &buffer);
+  if (status != napi_ok) m.region->refs--;  // no finalizer will run
   if (status == napi_no_external_buffers_allowed) {
     state.external_allowed = 0;
     throw NoExternalBuffers(env);
@@ -190,10 +268,14 @@ Napi::Value MappingCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(State(info.Env()).live.size()));
 }
 
+Napi::Value ParkedMappingCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(parked_regions.load()));
+}
+
 }  // namespace
 
 void RegisterMapping(Napi::Env env, Napi::Object exports) {
-  InitMappings(env);
+  EnvState::Of(env).SetPart(EnvState::kMappings, std::make_unique<Mappings>());
   const std::pair<const char*, Napi::Function::Callback> fns[] = {
       {"mmap", Mmap},
       {"munmap", Munmap},
@@ -203,6 +285,7 @@ void RegisterMapping(Napi::Env env, Napi::Object exports) {
       {"setCopyMode", SetCopyMode},
       {"externalBuffersAllowed", ExternalBuffersAllowed},
       {"mappingCount", MappingCount},
+      {"parkedMappingCount", ParkedMappingCount},
   };
   for (const auto& [name, cb] : fns) exports.Set(name, Napi::Function::New(env, cb, name));
 }

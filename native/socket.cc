@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "env.h"
 #include "errors.h"
 #include "register.h"
 #include "sys/socket.h"
@@ -39,7 +40,7 @@ std::vector<int> ArgFds(Napi::Value v) {
 
 Napi::Value FdOrNull(Info info, int r, const SysCall& call) {
   if (r == -EAGAIN) return info.Env().Null();
-  return Napi::Number::New(info.Env(), static_cast<double>(Check(info.Env(), r, call)));
+  return Napi::Number::New(info.Env(), static_cast<double>(OwnFd(info.Env(), Check(info.Env(), r, call))));
 }
 
 // socketPair(out: Int32Array): writes the two ends into out[0] and out[1].
@@ -52,6 +53,8 @@ Napi::Value SocketPair(Info info) {
   Napi::Int32Array out = v.As<Napi::Int32Array>();
   int fds[2];
   Check(info.Env(), sys::SocketPair(fds), {"socketpair"});
+  OwnFd(info.Env(), fds[0]);
+  OwnFd(info.Env(), fds[1]);
   out[0] = fds[0];
   out[1] = fds[1];
   return info.Env().Undefined();
@@ -60,8 +63,10 @@ Napi::Value SocketPair(Info info) {
 Napi::Value SocketListen(Info info) {
   const std::string path = ArgString(info[0], "path");
   const int backlog = static_cast<int>(ArgInt(info[1], "backlog", 1, 65535));
-  return Napi::Number::New(info.Env(), Check(info.Env(), sys::Listen(path.c_str(), backlog),
-                                             {"listen", nullptr, -1, path.c_str()}));
+  const auto mode = static_cast<unsigned>(ArgInt(info[2], "mode", 0, 07777));
+  return Napi::Number::New(info.Env(),
+                           OwnFd(info.Env(), Check(info.Env(), sys::Listen(path.c_str(), backlog, mode),
+                                                   {"listen", nullptr, -1, path.c_str()})));
 }
 
 Napi::Value SocketConnect(Info info) {
@@ -95,7 +100,8 @@ Napi::Value SocketSend(Info info) {
 }
 
 // socketRecv(fd, data, maxFds) → { bytes, fds, truncated }, or null when nothing is queued
-// (EAGAIN). bytes 0 with no fds is end of stream. MSG_CTRUNC: the fds that arrived are
+// (EAGAIN). `eof` marks the end of stream (bytes 0 with no fds can also be an empty
+// record from a live peer: eof is false then). MSG_CTRUNC: the fds that arrived are
 // closed and an EMSGSIZE error is thrown (with `closedFds`).
 Napi::Value SocketRecv(Info info) {
   const Napi::Env env = info.Env();
@@ -116,11 +122,13 @@ Napi::Value SocketRecv(Info info) {
   }
   Check(env, r, {"recvmsg", nullptr, fd});
   Napi::Array fds = Napi::Array::New(env, got.fds.size());
-  for (size_t i = 0; i < got.fds.size(); i++) fds.Set(static_cast<uint32_t>(i), got.fds[i]);
+  for (size_t i = 0; i < got.fds.size(); i++)
+    fds.Set(static_cast<uint32_t>(i), static_cast<double>(OwnFd(env, got.fds[i])));
   Napi::Object o = Napi::Object::New(env);
   o.Set("bytes", static_cast<double>(got.bytes));
   o.Set("fds", fds);
   o.Set("truncated", got.truncated);
+  o.Set("eof", got.eof);
   return o;
 }
 

@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "env.h"
 #include "errors.h"
 #include "register.h"
 #include "sys/fd.h"
@@ -44,15 +45,19 @@ Napi::Value TransferPut(Info info) {
   return o;
 }
 
-// transferTake(fd, token) → true when this entry was in transit (the caller now owns fd).
+// transferTake(fd, token) → true when this entry was in transit (the caller, and its
+// environment, now own fd). While in transit an fd belongs to no environment.
 Napi::Value TransferTake(Info info) {
   const int fd = ArgFd(info[0]);
   const auto token = static_cast<double>(ArgInt(info[1], "token", 1, kMaxSafeInteger));
   TransferTable& t = Transfers();
-  std::lock_guard<std::mutex> g(t.lock);
-  const auto it = t.tokens.find(fd);
-  if (it == t.tokens.end() || it->second != token) return Napi::Boolean::New(info.Env(), false);
-  t.tokens.erase(it);
+  {
+    std::lock_guard<std::mutex> g(t.lock);
+    const auto it = t.tokens.find(fd);
+    if (it == t.tokens.end() || it->second != token) return Napi::Boolean::New(info.Env(), false);
+    t.tokens.erase(it);
+  }
+  OwnFd(info.Env(), fd);
   return Napi::Boolean::New(info.Env(), true);
 }
 

@@ -3,12 +3,27 @@
 #include <uv.h>
 
 #include <cerrno>
+#include <unordered_set>
+#include <utility>
 
+#include "env.h"
 #include "errors.h"
 #include "register.h"
 
 namespace dmabuf {
 namespace {
+
+class FdWatcher;
+
+// This environment's open watchers, so that its teardown can close their uv handles.
+struct Watchers : EnvPart {
+  std::unordered_set<FdWatcher*> open;
+  void Teardown() override;
+};
+
+Watchers& WatchersOf(Napi::Env env) {
+  return *static_cast<Watchers*>(EnvState::Of(env).Part(EnvState::kWatchers));
+}
 
 class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
  public:
@@ -21,8 +36,14 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   Napi::Value Stop(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   static void OnPoll(uv_poll_t* handle, int status, int events);
+  // Stops and closes the uv handle (idempotent), without Node-API calls. The close ends
+  // in a callback on the loop, which the environment's teardown waits for.
+  void CloseHandle();
   void Release();
 
+  friend struct Watchers;
+  EnvState& state_;
+  Watchers& watchers_;
   uv_poll_t* handle_ = nullptr;  // freed by uv_close's callback
   Napi::FunctionReference callback_;
   Napi::AsyncContext context_;
@@ -39,7 +60,11 @@ void FdWatcher::Init(Napi::Env env, Napi::Object exports) {
 
 // new FdWatcher(fd, callback(status, events)): status is 0 or a negative errno.
 FdWatcher::FdWatcher(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<FdWatcher>(info), context_(info.Env(), "dmabuf:FdWatcher"), fd_(ArgFd(info[0])) {
+    : Napi::ObjectWrap<FdWatcher>(info),
+      state_(EnvState::Of(info.Env())),
+      watchers_(WatchersOf(info.Env())),
+      context_(info.Env(), "dmabuf:FdWatcher"),
+      fd_(ArgFd(info[0])) {
   if (!info[1].IsFunction()) throw ArgTypeError(info[1], "callback", "a function");
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok)
@@ -53,19 +78,43 @@ FdWatcher::FdWatcher(const Napi::CallbackInfo& info)
   }
   handle_->data = this;
   callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+  watchers_.open.insert(this);
 }
 
 FdWatcher::~FdWatcher() { Release(); }
 
-void FdWatcher::Release() {
+void FdWatcher::CloseHandle() {
   if (handle_ == nullptr) return;
+  watchers_.open.erase(this);
   uv_poll_stop(handle_);
-  handle_->data = nullptr;
-  uv_close(reinterpret_cast<uv_handle_t*>(handle_),
-           [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  // The callback is this addon's code: the environment's teardown must not end (and the
+  // addon must not be unloaded) before it has run.
+  handle_->data = &state_;
+  state_.Hold();
+  uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) {
+    auto* state = static_cast<EnvState*>(h->data);
+    delete reinterpret_cast<uv_poll_t*>(h);
+    state->Release();
+  });
   handle_ = nullptr;
+}
+
+void FdWatcher::Release() {
+  CloseHandle();
   if (active_) Unref();
   active_ = false;
+}
+
+// worker.terminate() (or any end of the environment) with watchers still open: a channel,
+// a server, a pending fence wait. Their JS objects are never closed, and the wrappers' refs
+// go with the environment, so no Unref here.
+void Watchers::Teardown() {
+  const auto all = std::move(open);
+  open.clear();
+  for (FdWatcher* w : all) {
+    w->CloseHandle();
+    w->active_ = false;
+  }
 }
 
 // start(events): UV_READABLE (POLLIN) | UV_WRITABLE (POLLOUT); keeps the watcher alive while active.
@@ -111,6 +160,9 @@ void FdWatcher::OnPoll(uv_poll_t* handle, int status, int events) {
 
 }  // namespace
 
-void RegisterWatcher(Napi::Env env, Napi::Object exports) { FdWatcher::Init(env, exports); }
+void RegisterWatcher(Napi::Env env, Napi::Object exports) {
+  EnvState::Of(env).SetPart(EnvState::kWatchers, std::make_unique<Watchers>());
+  FdWatcher::Init(env, exports);
+}
 
 }  // namespace dmabuf

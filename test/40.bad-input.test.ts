@@ -4,23 +4,14 @@
 // asserts what the kernel answers; the fallbacks must answer the same.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, cpSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, constants as fsc } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, rmSync, writeFileSync, constants as fsc } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PAGE_SIZE, allocate, capabilities, fromFd, type DmaBuf } from '../lib';
 import { native } from '../lib/platform/binding';
-import { assertCode, assertSysError, checkFds, count, subjects, isOpen } from './helpers';
+import { assertCode, assertSysError, checkFds, count, nobodyCopy, subjects, isOpen } from './helpers';
 
 const caps = capabilities();
-const LIB = resolve(__dirname, '../lib');
-
-/** Whether a user with no rights of its own may run `file` (o+x on it and every directory above). */
-function othersCanExecute(file: string): boolean {
-  for (let p = file; ; p = dirname(p)) {
-    if ((statSync(p).mode & 0o001) === 0) return false;
-    if (p === dirname(p)) return true;
-  }
-}
 
 /** An fd number that was a real memfd and is now closed (high, so nothing reuses it meanwhile). */
 function closedFd(): number {
@@ -105,6 +96,12 @@ describe('40 bad input', () => {
       assertCode(() => allocate(PAGE_SIZE, { exporter: '' }), 'ERR_INVALID_ARG_VALUE');
       assertCode(() => allocate(PAGE_SIZE, { exporter: 'import' }), 'ERR_INVALID_ARG_VALUE');
     });
+    it("names of Object.prototype's members ('__proto__', 'toString', …) are unknown exporters, not a code-less TypeError", () => {
+      for (const exporter of ['__proto__', 'toString', 'constructor', 'hasOwnProperty', 'valueOf', '__defineGetter__']) {
+        assertCode(() => allocate(PAGE_SIZE, { exporter }), 'ERR_INVALID_ARG_VALUE', /options\.exporter/);
+      }
+    });
+
     it('a non-string exporter → ERR_INVALID_ARG_TYPE', () => {
       for (const e of [1, {}, ['memfd'], Symbol('memfd'), true]) {
         assertCode(() => allocate(PAGE_SIZE, { exporter: e as string }), 'ERR_INVALID_ARG_TYPE', /options\.exporter/);
@@ -183,25 +180,15 @@ describe('40 bad input', () => {
         chmodSync(dir, 0o755);
         let err: { code?: string; errno?: number; syscall?: string; path?: string; message?: string; ok?: boolean };
         if (process.getuid?.() === 0) {
-          // root bypasses file modes: ask as nobody, in a child. The checkout may be
-          // private (mktemp -d is 0700), so nobody gets its own copy of the library.
-          const root = resolve(LIB, '../..');
-          cpSync(LIB, join(dir, 'dist/lib'), { recursive: true });
-          cpSync(join(root, 'package.json'), join(dir, 'package.json'));
-          cpSync(dirname(require.resolve('node-gyp-build')), join(dir, 'node_modules/node-gyp-build'), { recursive: true });
-          // The addon this process loaded: a local build or the prebuild.
-          // eslint-disable-next-line @typescript-eslint/no-require-imports
-          cpSync((require('node-gyp-build') as { path(d: string): string }).path(root), join(dir, 'build/Release/dmabuf.node'));
+          // root bypasses file modes: ask as nobody, in a child with its own copy of the library.
+          const { node, lib } = nobodyCopy(dir);
           const script = `
-            const { allocate } = require(${JSON.stringify(join(dir, 'dist/lib'))});
+            const { allocate } = require(${JSON.stringify(lib)});
             try { allocate(${PAGE_SIZE}, { exporter: 'udmabuf', device: ${JSON.stringify(device)} }).close(); console.log(JSON.stringify({ ok: true })); }
             catch (e) { console.log(JSON.stringify({ code: e.code, errno: e.errno, syscall: e.syscall, path: e.path, message: e.message })); }`;
-          // The node binary too, when nobody cannot reach it (e.g. a Node under /root/.cache).
-          let nodeBin = process.execPath;
-          if (!othersCanExecute(nodeBin)) cpSync(nodeBin, (nodeBin = join(dir, 'node')));
           // Without PREBUILDS_ONLY (the arm64 VM sets it): the child's addon is the copy in build/Release.
           const { PREBUILDS_ONLY: _, ...env } = process.env;
-          const r = spawnSync(nodeBin, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 15000, env });
+          const r = spawnSync(node, ['-e', script], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 15000, env });
           assert.equal(r.status, 0, `child failed: ${r.stderr}`);
           err = JSON.parse(r.stdout.trim().split('\n').pop()!);
         } else {
@@ -363,6 +350,29 @@ describe('40 bad input', () => {
       }
     });
 
+    it('a memfd reopened write-only → EACCES (nothing works without read access); read-only → imported, views refused with ERR_DMABUF_READ_ONLY, never a crash', () => {
+      const fd = memfd(2 * PAGE_SIZE, native().constants.F_SEAL_SHRINK);
+      const wo = openSync(`/proc/self/fd/${fd}`, fsc.O_WRONLY);
+      const ro = openSync(`/proc/self/fd/${fd}`, fsc.O_RDONLY);
+      try {
+        assertSysError(() => fromFd(wo), 'EACCES', -13, 'fcntl');
+        assert.throws(() => fromFd(wo), /write-only/);
+        assert.ok(isOpen(wo));
+        using buf = fromFd(ro);
+        const out = new Uint8Array(4);
+        buf.read(PAGE_SIZE, out); // copying out works
+        // A JavaScript view cannot be read-only: writing through one over a PROT_READ
+        // mapping would kill the process (SIGSEGV). The kernel's answer instead.
+        assertCode(() => buf.mmap(), 'ERR_DMABUF_READ_ONLY');
+        buf.beginCpuAccess('read');
+        assertCode(() => buf.kmap(0), 'ERR_DMABUF_READ_ONLY');
+        buf.endCpuAccess('read');
+        assertCode(() => buf.write(0, out), 'EACCES');
+      } finally {
+        for (const x of [fd, wo, ro]) closeSync(x);
+      }
+    });
+
     it('fd values out of range or of the wrong type', () => {
       for (const fd of [-1, 1.5, NaN, 2 ** 31, Infinity]) assertCode(() => fromFd(fd), 'ERR_OUT_OF_RANGE');
       for (const fd of ['3', undefined, null, 3n, {}]) assertCode(() => fromFd(fd as number), 'ERR_INVALID_ARG_TYPE');
@@ -487,6 +497,14 @@ describe('40 bad input', () => {
           assertCode(() => buf.write(0, v as unknown as Uint8Array), 'ERR_INVALID_ARG_TYPE');
         }
         assertCode(() => buf.read('0' as unknown as number, new Uint8Array(1)), 'ERR_INVALID_ARG_TYPE');
+        // A view whose ArrayBuffer was detached (transferred away, as a mapping is on unmap).
+        const gone = new ArrayBuffer(16);
+        const views = [new Uint8Array(gone, 4, 8), new DataView(gone), new Float64Array(gone)];
+        structuredClone(gone, { transfer: [gone] });
+        for (const t of views) {
+          assertCode(() => buf.read(0, t), 'ERR_INVALID_ARG_VALUE', /'target'.*detached/);
+          assertCode(() => buf.write(0, t), 'ERR_INVALID_ARG_VALUE', /'source'.*detached/);
+        }
         // The boundary itself is fine.
         buf.write(size - 4, new Uint8Array([1, 2, 3, 4]));
         const end = new Uint8Array(4);
@@ -495,17 +513,32 @@ describe('40 bad input', () => {
         buf.read(size, new Uint8Array(0));
       });
 
-      it(`sync with invalid flags → EINVAL from DMA_BUF_IOCTL_SYNC${s.dmabuf ? ' (the kernel decides)' : ''}`, () => {
-        for (const flags of [0, 4, 8, 0xff, 0x10, 0x80000000, 0xffffffff]) {
-          assertSysError(() => buf.sync(flags), 'EINVAL', -22, 'ioctl');
-          assert.throws(
-            () => buf.sync(flags),
-            (err: { ioctl?: string }) => err.ioctl === 'DMA_BUF_IOCTL_SYNC',
-          );
-        }
-        // Valid flags are accepted: START|READ, END|READ, START|RW, END|RW.
-        for (const flags of [1, 5, 3, 7]) buf.sync(flags);
-      });
+      if (s.fd && !s.dmabuf) {
+        it('sync(flags) on a memfd reaches the kernel, which answers ENOTTY whatever the flags (a memfd is not a dma-buf)', () => {
+          for (const flags of [1, 5, 3, 7, 0, 4, 0xff, 0xffffffff]) {
+            assertSysError(() => buf.sync(flags), 'ENOTTY', -25, 'ioctl');
+            assert.throws(
+              () => buf.sync(flags),
+              (err: { ioctl?: string; fd?: number }) => err.ioctl === 'DMA_BUF_IOCTL_SYNC' && err.fd === buf.fd,
+            );
+          }
+          // The brackets have nothing to sync on a memfd and still work.
+          buf.beginCpuAccess('readwrite');
+          buf.endCpuAccess('readwrite');
+        });
+      } else {
+        it(`sync with invalid flags → EINVAL from DMA_BUF_IOCTL_SYNC${s.dmabuf ? ' (the kernel decides)' : ''}`, () => {
+          for (const flags of [0, 4, 8, 0xff, 0x10, 0x80000000, 0xffffffff]) {
+            assertSysError(() => buf.sync(flags), 'EINVAL', -22, 'ioctl');
+            assert.throws(
+              () => buf.sync(flags),
+              (err: { ioctl?: string }) => err.ioctl === 'DMA_BUF_IOCTL_SYNC',
+            );
+          }
+          // Valid flags are accepted: START|READ, END|READ, START|RW, END|RW.
+          for (const flags of [1, 5, 3, 7]) buf.sync(flags);
+        });
+      }
 
       it('sync with flags that are not a uint32 → ERR_OUT_OF_RANGE / ERR_INVALID_ARG_TYPE', () => {
         for (const flags of [-1, 1.5, NaN, 2 ** 32, Infinity]) assertCode(() => buf.sync(flags), 'ERR_OUT_OF_RANGE', /"flags"/);

@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, constants as fsc, existsSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Channel, PAGE_SIZE, allocate, connect, listen, type ChannelMessage, type DmaBuf } from '../lib';
 import { native } from '../lib/platform/binding';
-import { assertCode, assertRejects, checkFds, count, openFds, subjects } from './helpers';
+import { assertCode, assertRejects, checkFds, count, nobodyCopy, openFds, subjects } from './helpers';
 import { PENDING, loopTurns, probe, turnsUntil } from './loop';
 
 const CHILD = join(__dirname, 'fixtures', 'channel-child.js');
@@ -304,7 +304,7 @@ describe('45 channel', () => {
 
     it('listen: a stale socket file is replaced, a live one or any other file gives EADDRINUSE and is left alone', async () => {
       const path = sockPath();
-      const stale = native().socketListen(path, 1);
+      const stale = native().socketListen(path, 1, 0o600);
       native().close(stale); // the file stays, nobody listens
       const server = listen(path);
       try {
@@ -320,7 +320,7 @@ describe('45 channel', () => {
         rmSync(path);
       }
       await assert.rejects(connect(path), { code: 'ENOENT', syscall: 'connect' });
-      const stale2 = native().socketListen(path, 1);
+      const stale2 = native().socketListen(path, 1, 0o600);
       native().close(stale2);
       await assert.rejects(connect(path), { code: 'ECONNREFUSED' });
       rmSync(path);
@@ -342,6 +342,145 @@ describe('45 channel', () => {
       } finally {
         server.close();
       }
+    });
+  });
+
+  describe('who may connect', () => {
+    it('the socket file is 0600 by default (whatever the umask), or the mode asked for, set before anyone can connect', async () => {
+      const old = process.umask(0o022);
+      try {
+        for (const [mode, want] of [
+          [undefined, 0o600],
+          [0o660, 0o660],
+          [0o666, 0o666], // wider than the umask allows: set after bind, before listen(2)
+          [0o700, 0o700],
+        ] as const) {
+          const path = sockPath();
+          const server = listen(path, mode === undefined ? {} : { mode });
+          try {
+            assert.equal(statSync(path).mode & 0o7777, want, `mode ${mode?.toString(8)}`);
+            assert.ok(statSync(path).isSocket());
+          } finally {
+            server.close();
+          }
+        }
+        process.umask(0o000);
+        const path = sockPath();
+        const server = listen(path);
+        assert.equal(statSync(path).mode & 0o7777, 0o600, 'umask 000 does not open it up');
+        server.close();
+      } finally {
+        process.umask(old);
+      }
+      for (const mode of [-1, 0o1000, 0.5]) assertCode(() => listen(sockPath(), { mode }), 'ERR_OUT_OF_RANGE', /options\.mode/);
+      assertCode(() => listen(sockPath(), { mode: '600' as unknown as number }), 'ERR_INVALID_ARG_TYPE', /options\.mode/);
+    });
+
+    it("without an accept filter, a peer of this uid is accepted; a filter that throws refuses and reports 'error'", async () => {
+      const path = sockPath();
+      const server = listen(path, { mode: 0o666 });
+      try {
+        const accepted = once(server, 'connection');
+        const client = await connect(path);
+        const [ch] = (await accepted) as [Channel];
+        assert.equal(ch.peer.uid, process.geteuid!());
+        ch.close();
+        client.close();
+      } finally {
+        server.close();
+      }
+      const strict = listen(path, {
+        accept: () => {
+          throw new Error('filter broke');
+        },
+      });
+      try {
+        strict.on('connection', () => assert.fail('a throwing filter let a peer in'));
+        const failed = once(strict, 'error');
+        const client = await connect(path);
+        const [err] = await failed;
+        assert.match(err.message, /filter broke/);
+        assert.equal(await client.receive(), null, 'the peer sees the end');
+      } finally {
+        strict.close();
+      }
+    });
+
+    describe('a peer running as another user (uid 65534), in a child', () => {
+      let dir = '';
+      let node = '';
+      let lib = '';
+      before(function () {
+        if (process.getuid?.() !== 0) this.skip(); // only root can start a child as another user
+        dir = mkdtempSync(join(tmpdir(), 'dmabuf-45-nobody-'));
+        chmodSync(dir, 0o755);
+        ({ node, lib } = nobodyCopy(dir));
+      });
+      after(() => {
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      });
+
+      /** Runs connect(path) as nobody; resolves with what the child saw. */
+      async function connectAsNobody(path: string): Promise<{ code?: string; payload?: unknown; end?: boolean }> {
+        const script = `
+          const { connect } = require(${JSON.stringify(lib)});
+          connect(${JSON.stringify(path)}, { timeout: 5000 }).then(async (ch) => {
+            const m = await ch.receive();
+            console.log(JSON.stringify(m ? { payload: m.payload } : { end: true }));
+            ch.close();
+          }, (e) => console.log(JSON.stringify({ code: e.code })));`;
+        const proc = spawn(node, ['-e', script], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        proc.stdout!.on('data', (d) => (out += d));
+        proc.stderr!.on('data', (d) => (err += d));
+        const [status] = await once(proc, 'close');
+        assert.equal(status, 0, `child failed: ${err}`);
+        return JSON.parse(out.trim().split('\n').pop()!);
+      }
+
+      it('the default 0600 socket file keeps it out: connect → EACCES', async function () {
+        this.timeout(30000);
+        const path = join(dir, 'default.sock');
+        const server = listen(path);
+        try {
+          server.on('connection', () => assert.fail('nobody got in'));
+          assert.deepEqual(await connectAsNobody(path), { code: 'EACCES' });
+        } finally {
+          server.close();
+        }
+      });
+
+      it("a wider mode lets it connect, and the default filter (same uid only) refuses it: 'refused', the peer sees the end", async function () {
+        this.timeout(30000);
+        const path = join(dir, 'open.sock');
+        const server = listen(path, { mode: 0o666 });
+        try {
+          server.on('connection', () => assert.fail('the default filter let uid 65534 in'));
+          const refused = once(server, 'refused');
+          const [seen, [peer]] = await Promise.all([connectAsNobody(path), refused]);
+          assert.deepEqual(seen, { end: true });
+          assert.equal(peer.uid, 65534);
+          assert.equal(peer.gid, 65534);
+        } finally {
+          server.close();
+        }
+      });
+
+      it('an accept filter says otherwise: the other user is let in', async function () {
+        this.timeout(30000);
+        const path = join(dir, 'welcome.sock');
+        const server = listen(path, { mode: 0o666, accept: (peer) => peer.uid === 65534 });
+        try {
+          server.on('connection', (ch: Channel) => {
+            assert.equal(ch.peer.uid, 65534);
+            void ch.send([], 'welcome').finally(() => ch.close());
+          });
+          assert.deepEqual(await connectAsNobody(path), { payload: 'welcome' });
+        } finally {
+          server.close();
+        }
+      });
     });
   });
 
@@ -486,10 +625,13 @@ describe('45 channel', () => {
         assert.equal(m.payload, 'good', 'the channel went on after the bad messages');
         closeAllBuffers(m);
         assert.equal(errors.length, 2);
-        assert.equal(errors[0].code, 'ERR_DMABUF_NOT_DMABUF');
-        assert.match(errors[0].message, /buffer 0 of 1 .*fifo/);
-        assert.equal(errors[1].code, 'ERR_DMABUF_NOT_DMABUF');
-        assert.match(errors[1].message, /buffer 1 of 2 .*dropped.*\/file/);
+        // The message is the bad one (ERR_DMABUF_BAD_MESSAGE); why its buffer failed is the cause.
+        assert.equal(errors[0].code, 'ERR_DMABUF_BAD_MESSAGE');
+        assert.equal((errors[0].cause as NodeJS.ErrnoException).code, 'ERR_DMABUF_NOT_DMABUF');
+        assert.match(errors[0].message, /buffer 0 of 1 .*fifo.*dropped/);
+        assert.equal(errors[1].code, 'ERR_DMABUF_BAD_MESSAGE');
+        assert.equal((errors[1].cause as NodeJS.ErrnoException).code, 'ERR_DMABUF_NOT_DMABUF');
+        assert.match(errors[1].message, /buffer 1 of 2 .*\/file.*dropped/);
         assert.equal(openFds(), before, 'every fd that arrived was closed, the memfd imported before the file too');
       } finally {
         ch.close();
@@ -513,16 +655,86 @@ describe('45 channel', () => {
         badJson[8] = 0x7b;
         b.socketSend(raw, badJson, []);
         b.socketSend(raw, new Uint8Array(70000), [mem.fd]);
+        const unknownFlags = frame(0, 'from a later version');
+        unknownFlags[7] = 0x80;
+        b.socketSend(raw, unknownFlags, []);
         b.socketSend(raw, frame(0, 'after'), []);
         assert.equal((await next(ch)).payload, 'after');
         assert.deepEqual(
           errors.map((e) => e.code),
-          ['ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'EMSGSIZE'],
+          ['ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE', 'EMSGSIZE', 'ERR_DMABUF_BAD_MESSAGE'],
         );
+        assert.match(errors[4].message, /flags 0x8001, of which only 0x1 is known/);
         assert.match(errors[1].message, /announces 2 buffer\(s\), 1 fd\(s\) arrived/);
         assert.equal(errors[3].errno, -90);
         assert.equal(errors[3].syscall, 'recvmsg');
         assert.match(errors[3].message, /MSG_TRUNC/);
+      } finally {
+        ch.close();
+        b.close(raw);
+      }
+    });
+
+    it('a zero-length record from a live peer is a bad message, not the end of stream: later messages and their fds still arrive', async () => {
+      const [ch, raw] = channelAndRaw();
+      const b = native();
+      try {
+        const errors: NodeJS.ErrnoException[] = [];
+        ch.on('messageerror', (e) => errors.push(e));
+        let closed = false;
+        ch.on('close', () => (closed = true));
+        using mem = allocate(PAGE_SIZE, { exporter: 'memfd' });
+        assert.equal(b.socketSend(raw, new Uint8Array(0), []), 0);
+        assert.equal(b.socketSend(raw, new Uint8Array(0), [mem.fd]), 0);
+        b.socketSend(raw, frame(1, 'after'), [mem.fd]);
+        const m = await next(ch);
+        assert.equal(m.payload, 'after');
+        assert.equal(m.buffers.length, 1);
+        assert.equal(m.buffers[0].inode, mem.inode);
+        closeAllBuffers(m);
+        assert.deepEqual(
+          errors.map((e) => e.code),
+          ['ERR_DMABUF_BAD_MESSAGE', 'ERR_DMABUF_BAD_MESSAGE'],
+        );
+        assert.match(errors[0].message, /a 0-byte message without a channel header/);
+        await loopTurns(20);
+        assert.equal(closed, false, "'close' while the peer is still connected");
+        assert.equal(ch.closed, false);
+        // The peer's side still works both ways.
+        await ch.send([], 'back');
+        const back = b.socketRecv(raw, new Uint8Array(64), 1);
+        assert.equal(back?.bytes, 8 + JSON.stringify('back').length);
+      } finally {
+        ch.close();
+        b.close(raw);
+      }
+    });
+
+    it('an empty record followed by messages and a close: the empty one is reported, the rest delivered, then the end', async () => {
+      const [ch, raw] = channelAndRaw();
+      const b = native();
+      const errors: string[] = [];
+      ch.on('messageerror', (e: NodeJS.ErrnoException) => errors.push(e.code!));
+      b.socketSend(raw, new Uint8Array(0), []);
+      b.socketSend(raw, frame(0, 'x'), []);
+      b.socketSend(raw, new Uint8Array(0), []); // the last record: empty, then the peer goes
+      b.close(raw);
+      const closed = once(ch, 'close');
+      assert.equal((await next(ch)).payload, 'x');
+      assert.equal(await ch.receive(), null);
+      await closed;
+      assert.deepEqual(errors, ['ERR_DMABUF_BAD_MESSAGE']);
+    });
+
+    it('the peer shutting down its sending side (SHUT_WR) is the end of stream', async () => {
+      const [ch, raw] = channelAndRaw();
+      const b = native();
+      try {
+        b.socketSend(raw, frame(0, 'last'), []);
+        b.socketShutdown(raw, 1);
+        assert.equal((await next(ch)).payload, 'last');
+        assert.equal(await ch.receive(), null);
+        assert.equal(ch.closed, true);
       } finally {
         ch.close();
         b.close(raw);
@@ -761,10 +973,12 @@ describe('45 channel', () => {
     it('native functions check their arguments before any syscall', () => {
       const b = native();
       assertCode(() => b.socketPair(new Int32Array(1)), 'ERR_INVALID_ARG_TYPE');
-      assertCode(() => b.socketListen('/tmp/x', 0), 'ERR_INVALID_ARG_TYPE');
-      assertCode(() => b.socketRecv(0, new Uint8Array(1), 254), 'ERR_INVALID_ARG_TYPE');
-      assertCode(() => b.socketSend(0, new Uint8Array(1), [-1]), 'ERR_INVALID_ARG_TYPE');
-      assertCode(() => b.socketShutdown(0, 3), 'ERR_INVALID_ARG_TYPE');
+      assertCode(() => b.socketListen('/tmp/x', 0, 0o600), 'ERR_OUT_OF_RANGE');
+      assertCode(() => b.socketListen('/tmp/x', 1, 0o10000), 'ERR_OUT_OF_RANGE');
+      assertCode(() => b.socketListen('/tmp/x', 1, undefined as unknown as number), 'ERR_INVALID_ARG_TYPE');
+      assertCode(() => b.socketRecv(0, new Uint8Array(1), 254), 'ERR_OUT_OF_RANGE');
+      assertCode(() => b.socketSend(0, new Uint8Array(1), [-1]), 'ERR_OUT_OF_RANGE');
+      assertCode(() => b.socketShutdown(0, 3), 'ERR_OUT_OF_RANGE');
     });
   });
 });

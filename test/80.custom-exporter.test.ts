@@ -497,6 +497,18 @@ describe('80 custom exporter', () => {
       buf.close();
     });
 
+    it("names of Object.prototype's members are ordinary names: unknown until registered, then yours", () => {
+      assertCode(() => allocate(PAGE_SIZE, { exporter: '__proto__' }), 'ERR_INVALID_ARG_VALUE');
+      registerExporter('__proto__', (size) => new SpyOps(size));
+      registerExporter('toString', (size) => new SpyOps(size));
+      for (const exporter of ['__proto__', 'toString']) {
+        const buf = allocate(PAGE_SIZE, { exporter });
+        assert.equal(buf.size, PAGE_SIZE);
+        buf.close();
+      }
+      assertCode(() => allocate(PAGE_SIZE, { exporter: 'valueOf' }), 'ERR_INVALID_ARG_VALUE');
+    });
+
     it('DmaBuf.allocate and DmaBuf.fromFd are allocate() and fromFd(), installed by the package entry', () => {
       registerExporter(`${name}-static`, (size) => new SpyOps(size));
       using a = DmaBuf.allocate(PAGE_SIZE, { exporter: `${name}-static` });

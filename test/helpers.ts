@@ -1,12 +1,42 @@
 // Shared by every test file: fd-leak checks, the exporters this machine can test,
 // and assertions on error shape.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type BuiltinExporter, type DmaBuf } from '../lib';
 import { drmDevices, openVgem } from '../lib/devices/drm';
 import { fdKind } from '../lib/platform/fdinfo';
+
+/** Whether a user with no rights of its own may run `file` (o+x on it and every directory above). */
+export function othersCanExecute(file: string): boolean {
+  for (let p = file; ; p = dirname(p)) {
+    if ((statSync(p).mode & 0o001) === 0) return false;
+    if (p === dirname(p)) return true;
+  }
+}
+
+/**
+ * What a child running as nobody (uid 65534, when this process is root) needs to use the
+ * library, copied into `dir`: the checkout may be private (mktemp -d is 0700), and so may
+ * the node binary (e.g. a Node under /root/.cache). `dir` must be reachable by nobody.
+ * Returns the node binary to run and the library's path to require().
+ */
+export function nobodyCopy(dir: string): { node: string; lib: string } {
+  const LIB = resolve(__dirname, '../lib');
+  const root = resolve(LIB, '../..');
+  const lib = join(dir, 'dist/lib');
+  cpSync(LIB, lib, { recursive: true });
+  cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+  cpSync(dirname(require.resolve('node-gyp-build')), join(dir, 'node_modules/node-gyp-build'), { recursive: true });
+  // The addon this process loaded: a local build or the prebuild.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  cpSync((require('node-gyp-build') as { path(d: string): string }).path(root), join(dir, 'build/Release/dmabuf.node'));
+  let node = process.execPath;
+  if (!othersCanExecute(node)) cpSync(node, (node = join(dir, 'node')));
+  return { node, lib };
+}
 
 /** Open fds of this process. */
 export function openFds(): number {
@@ -220,4 +250,31 @@ export function onlyWith(exporter: BuiltinExporter): void {
 export const tally = new Map<string, number>();
 export function count(label: string): void {
   tally.set(label, (tally.get(label) ?? 0) + 1);
+}
+
+export interface NodeBinary {
+  label: string;
+  path: string;
+  flags: string[];
+}
+
+let binaries: NodeBinary[] | undefined;
+/**
+ * Node binaries to run a child test with: this one, then every path in DMABUF_TEST_NODES
+ * (colon-separated), or else the Node 22 that `ci/node-bin.sh 22.23.5` prints, if that
+ * script exists (it fetches and caches the binary).
+ */
+export function nodeBinaries(): NodeBinary[] {
+  if (binaries) return binaries;
+  const extra = (process.env.DMABUF_TEST_NODES ?? '').split(':').filter(Boolean);
+  const script = join(__dirname, '..', '..', 'ci', 'node-bin.sh');
+  if (extra.length === 0 && existsSync(script)) {
+    const r = spawnSync('bash', [script, '22.23.5'], { encoding: 'utf8', timeout: 300000 });
+    if (r.status === 0 && r.stdout.trim()) extra.push(r.stdout.trim().split('\n').pop()!);
+  }
+  binaries = [
+    { label: `this Node (${process.version})`, path: process.execPath, flags: [] },
+    ...extra.map((path) => ({ label: path, path, flags: [] })),
+  ];
+  return binaries;
 }

@@ -1,6 +1,6 @@
 // DmaBuf: the object model. One state machine for every exporter: references,
 // attachments and their mappings, CPU-access brackets, kmaps, release exactly once.
-import { DmaBufError, codes, closedError, systemError, argType } from '../platform/errors';
+import { DmaBufError, codes, closedError, systemError, argType, argValue, argValueMessage } from '../platform/errors';
 import { validateDevice, type Device, type Segment } from './layout';
 import type { AttachmentInfo, DmaBufOps } from './ops';
 import type { DmaBufInfo } from '../platform/fdinfo';
@@ -78,7 +78,7 @@ export class Attachment implements AttachmentInfo, Disposable {
   /** dma_buf_map_attachment: the scatter-gather table for this device. */
   map(direction: DmaDirection = 'bidirectional'): SgTable {
     const dir = v.dmaDirection(direction);
-    if (this.#buf.closed) throw closedError('map');
+    if (this.#buf.closed) throw closedError('Attachment', 'map');
     if (this.#detached || !this.#buf.attachments.includes(this))
       throw new DmaBufError(
         codes.NOT_ATTACHED,
@@ -92,12 +92,12 @@ export class Attachment implements AttachmentInfo, Disposable {
 
   /** dma_buf_unmap_attachment. */
   unmap(table: SgTable, direction?: DmaDirection): void {
-    if (this.#buf.closed) throw closedError('unmap');
+    if (this.#buf.closed) throw closedError('Attachment', 'unmap');
     if (!this.#tables.has(table)) {
-      throw new DmaBufError(codes.INVALID_ARG_VALUE, `unmap: this table is not mapped by the attachment of '${this.device.name}'`);
+      throw argValueMessage(`unmap: this table is not mapped by the attachment of '${this.device.name}'`);
     }
     if (direction !== undefined && v.dmaDirection(direction) !== table.direction) {
-      throw new DmaBufError(codes.INVALID_ARG_VALUE, `unmap: the table was mapped '${table.direction}', not '${direction}'`);
+      throw argValueMessage(`unmap: the table was mapped '${table.direction}', not '${direction}'`);
     }
     this.#buf[kOps].unmap(this, table.segments, table.direction);
     this.#tables.delete(table);
@@ -288,7 +288,7 @@ export class DmaBuf implements Disposable {
   /** dma_buf_attach that, when the storage must move for this device, waits until every
    *  mapping, CPU-access bracket and kmap has ended, then migrates (contents preserved). */
   async attachAsync(device: Device, options: WaitOptions = {}): Promise<Attachment> {
-    this.#check('attach');
+    this.#check('attachAsync');
     const dev = validateDevice(device);
     const timeout = options.timeout === undefined ? undefined : v.integer(options.timeout, 'options.timeout');
     const att = new Attachment(this, dev);
@@ -301,7 +301,7 @@ export class DmaBuf implements Disposable {
         this.#attachments.delete(att);
         throw err;
       }
-      if (this.#closed) throw closedError('attach');
+      if (this.#closed) throw closedError('DmaBuf', 'attachAsync');
     }
     this.#migrate(att);
     return att;
@@ -383,7 +383,7 @@ export class DmaBuf implements Disposable {
     const p = v.page(page, this.size);
     const views = this.#kmaps.get(p);
     const i = views ? (view === undefined ? views.length - 1 : views.indexOf(view)) : -1;
-    if (!views || i < 0) throw new DmaBufError(codes.INVALID_ARG_VALUE, `kunmap: page ${p} is not kmapped${view ? ' by this view' : ''}`);
+    if (!views || i < 0) throw argValueMessage(`kunmap: page ${p} is not kmapped${view ? ' by this view' : ''}`);
     const [vw] = views.splice(i, 1);
     if (views.length === 0) this.#kmaps.delete(p);
     this[kOps].kunmap?.(p, vw);
@@ -400,22 +400,20 @@ export class DmaBuf implements Disposable {
 
   /** Copies buffer[offset, offset + target.byteLength) into target. */
   read(offset: number, target: ArrayBufferView): void {
-    const t = v.view(target, 'target');
-    const off = v.range(offset, t.byteLength, this.size);
+    const bytes = v.bytes(target, 'target');
+    const off = v.range(offset, bytes.byteLength, this.size);
     this.#check('read');
     const ops = this[kOps];
-    const bytes = new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
     if (ops.read) ops.read(off, bytes);
     else bytes.set(this.mmap().subarray(off, off + bytes.length));
   }
 
   /** Copies source into buffer[offset, offset + source.byteLength). */
   write(offset: number, source: ArrayBufferView): void {
-    const s = v.view(source, 'source');
-    const off = v.range(offset, s.byteLength, this.size);
+    const bytes = v.bytes(source, 'source');
+    const off = v.range(offset, bytes.byteLength, this.size);
     this.#check('write');
     const ops = this[kOps];
-    const bytes = new Uint8Array(s.buffer, s.byteOffset, s.byteLength);
     if (ops.write) ops.write(off, bytes);
     else this.mmap().set(bytes, off);
   }
@@ -440,9 +438,11 @@ export class DmaBuf implements Disposable {
     ops.importSyncFile(file.fd, dir);
   }
 
-  /** DMA_BUF_SET_NAME_B: at most 31 bytes; longer names fail with EINVAL, as in the kernel. */
+  /** DMA_BUF_SET_NAME_B: at most 31 bytes; longer names fail with EINVAL, as in the kernel.
+   *  A NUL byte is refused (ERR_INVALID_ARG_VALUE) before any exporter sees the name. */
   setName(name: string): void {
     v.str(name, 'name');
+    if (name.includes('\0')) throw argValue('name', 'a string without null bytes', name);
     this.#check('setName');
     const ops = this[kOps];
     if (!ops.setName) throw new DmaBufError(codes.NOT_SUPPORTED, `setName: the '${ops.exporter}' exporter cannot be named`);
@@ -477,7 +477,7 @@ export class DmaBuf implements Disposable {
   }
 
   #check(what: string): void {
-    if (this.#closed) throw closedError(what);
+    if (this.#closed) throw closedError('DmaBuf', what);
   }
 
   #kmap(what: 'kmap' | 'kmapAtomic', page: number): Uint8Array {

@@ -13,18 +13,11 @@ export function checkSyncFlags(flags: number): void {
 /** DMA_BUF_SET_NAME: strndup_user(name, 32) fails for 32 bytes or more → EINVAL. */
 export function checkName(name: string): void {
   const bytes = Buffer.byteLength(name, 'utf8');
-  if (bytes >= DMA_BUF_NAME_LEN || name.includes('\0')) {
-    throw nameError(name);
+  if (bytes >= DMA_BUF_NAME_LEN) {
+    throw systemError(
+      'EINVAL',
+      { syscall: 'ioctl', ioctl: 'DMA_BUF_SET_NAME_B' },
+      `a dma-buf name is at most ${DMA_BUF_NAME_LEN - 1} bytes (this one is ${bytes})`,
+    );
   }
-}
-
-function nameError(name: string): NodeJS.ErrnoException {
-  const bytes = Buffer.byteLength(name, 'utf8');
-  return systemError(
-    'EINVAL',
-    { syscall: 'ioctl', ioctl: 'DMA_BUF_SET_NAME_B' },
-    name.includes('\0')
-      ? 'a dma-buf name cannot contain NUL'
-      : `a dma-buf name is at most ${DMA_BUF_NAME_LEN - 1} bytes (this one is ${bytes})`,
-  );
 }

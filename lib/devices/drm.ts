@@ -5,7 +5,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { native } from '../platform/binding';
 import { fromFd } from '../exporters/from-fd';
 import type { DmaBuf } from '../core/dma-buf';
-import { DmaBufError, codes } from '../platform/errors';
+import { DmaBufError, closedError, codes } from '../platform/errors';
 import { IOW, IOWR } from '../platform/uapi';
 import { namedIoctl } from './ioctl';
 
@@ -20,6 +20,16 @@ export const DRM_IOCTL = {
   VGEM_FENCE_ATTACH: IOWR('d', DRM_COMMAND_BASE + 0x1, 16),
   VGEM_FENCE_SIGNAL: IOW('d', DRM_COMMAND_BASE + 0x2, 8),
 } as const;
+
+/** The DrmDevice method behind each ioctl, for ERR_DMABUF_CLOSED. */
+const METHOD: Record<keyof typeof DRM_IOCTL, string> = {
+  GEM_CLOSE: 'ioctl',
+  PRIME_HANDLE_TO_FD: 'exportDmaBuf',
+  PRIME_FD_TO_HANDLE: 'importDmaBuf',
+  MODE_CREATE_DUMB: 'createDumb',
+  VGEM_FENCE_ATTACH: 'vgemFenceAttach',
+  VGEM_FENCE_SIGNAL: 'vgemFenceSignal',
+};
 
 const DRM_RDWR = 2;
 const DRM_CLOEXEC = 0o2000000;
@@ -66,13 +76,14 @@ export class DrmDevice implements Disposable {
   }
 
   get fd(): number {
-    if (this.#fd < 0) throw new DmaBufError(codes.CLOSED, `${this.path}: the device has been closed`);
+    if (this.#fd < 0) throw closedError('DrmDevice', 'fd');
     return this.#fd;
   }
 
   /** @internal */
   ioctl(name: keyof typeof DRM_IOCTL, data: DataView): void {
-    namedIoctl(this.fd, DRM_IOCTL[name], `DRM_IOCTL_${name}`, this.path, data);
+    if (this.#fd < 0) throw closedError('DrmDevice', METHOD[name]);
+    namedIoctl(this.#fd, DRM_IOCTL[name], `DRM_IOCTL_${name}`, this.path, data);
   }
 
   /** DRM_IOCTL_PRIME_FD_TO_HANDLE: the device imports the buffer (dma_buf_attach + map in the kernel). */

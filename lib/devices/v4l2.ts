@@ -23,6 +23,16 @@ export const VIDIOC = {
   STREAMOFF: IOW('V', 19, 4),
 } as const;
 
+/** The V4l2Capture method behind each ioctl, for ERR_DMABUF_CLOSED. */
+const METHOD: Record<keyof typeof VIDIOC, string> = {
+  G_FMT: 'format',
+  REQBUFS: 'requestBuffers',
+  QBUF: 'queue',
+  DQBUF: 'dequeue',
+  STREAMON: 'streamOn',
+  STREAMOFF: 'streamOff',
+};
+
 const BUF_TYPE_VIDEO_CAPTURE = 1;
 const MEMORY_DMABUF = 4;
 
@@ -64,7 +74,7 @@ export class V4l2Capture implements Disposable {
   }
 
   get fd(): number {
-    if (this.#fd < 0) throw closedError(this.path);
+    if (this.#fd < 0) throw closedError('V4l2Capture', 'fd');
     return this.#fd;
   }
 
@@ -120,6 +130,7 @@ export class V4l2Capture implements Disposable {
   /** VIDIOC_DQBUF once a frame is ready, waiting on the event loop (POLLIN). */
   async dequeue(options: { timeout?: number } = {}): Promise<CapturedFrame> {
     const timeout = options.timeout === undefined ? -1 : v.integer(options.timeout, 'options.timeout');
+    if (this.#fd < 0) throw closedError('V4l2Capture', 'dequeue');
     for (;;) {
       await this.#ready.wait(READABLE, timeout, `${this.path}: dequeue`);
       const d = this.#v4l2Buffer(0);
@@ -149,7 +160,7 @@ export class V4l2Capture implements Disposable {
       this.streamOff();
       if (this.#slots.length) this.requestBuffers(0);
     } finally {
-      this.#ready.close(`${this.path}: dequeue`);
+      this.#ready.close('V4l2Capture', 'dequeue');
       native().close(this.#fd);
       this.#fd = -1;
     }
@@ -174,6 +185,7 @@ export class V4l2Capture implements Disposable {
   }
 
   #ioctl(name: keyof typeof VIDIOC, data: DataView): void {
-    namedIoctl(this.fd, VIDIOC[name], `VIDIOC_${name}`, this.path, data);
+    if (this.#fd < 0) throw closedError('V4l2Capture', METHOD[name]);
+    namedIoctl(this.#fd, VIDIOC[name], `VIDIOC_${name}`, this.path, data);
   }
 }

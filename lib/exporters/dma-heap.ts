@@ -1,7 +1,7 @@
 // The dma-heap exporter: DMA_HEAP_IOCTL_ALLOC on /dev/dma_heap/<name>.
 import { readdirSync } from 'node:fs';
 import { native } from '../platform/binding';
-import { DmaBufError, codes, isErrno, withAdvice } from '../platform/errors';
+import { DmaBufError, codes, explained, isErrno } from '../platform/errors';
 import type { Layout } from '../core/layout';
 import { FdOps } from './fd-ops';
 import { preferredLayout } from './storage';
@@ -62,21 +62,20 @@ export class DmaHeapOps extends FdOps {
     try {
       heapFd = b.open(path, c.O_RDONLY);
     } catch (err) {
-      if (isErrno(err, 'ENOENT')) throw withAdvice(err, `no such heap; heaps here: ${listHeaps().join(', ') || 'none'}`);
+      if (isErrno(err, 'ENOENT')) throw explained(err, { advice: `no such heap; heaps here: ${listHeaps().join(', ') || 'none'}` });
       if (isErrno(err, 'EACCES') || isErrno(err, 'EPERM')) {
-        throw withAdvice(
-          err,
-          `no permission to open ${path}: add a udev rule such as ` +
+        throw explained(err, {
+          advice:
+            `no permission to open ${path}: add a udev rule such as ` +
             'SUBSYSTEM=="dma_heap", GROUP="video", MODE="0660" (e.g. /etc/udev/rules.d/70-dma-heap.rules) and add your user to that group',
-        );
+        });
       }
       throw err;
     }
     try {
       return b.dmaHeapAlloc(heapFd, this.size, (this.#readOnly ? c.O_RDONLY : c.O_RDWR) | c.O_CLOEXEC, 0);
     } catch (err) {
-      (err as NodeJS.ErrnoException).path = path;
-      throw err;
+      throw explained(err, { path });
     } finally {
       b.close(heapFd);
     }

@@ -11,6 +11,15 @@ import { StorageOps } from './storage';
 
 const COPY_CHUNK = 1 << 20;
 
+/** ERR_DMABUF_NO_EXTERNAL_BUFFERS where mapView cannot make external ArrayBuffers (the addon's own check stays as a backstop). */
+function checkViewsAllowed(op: 'mmap' | 'kmap'): void {
+  if (native().externalBuffersAllowed()) return;
+  throw new DmaBufError(
+    codes.NO_EXTERNAL_BUFFERS,
+    `${op}: this runtime forbids external ArrayBuffers (e.g. Electron's V8 memory cage), or copy mode is forced; use read()/write() copies instead`,
+  );
+}
+
 export abstract class FdOps extends StorageOps<number> {
   /** Mapping handle of the whole buffer, for mmap() and read()/write(). */
   #whole = 0;
@@ -37,12 +46,23 @@ export abstract class FdOps extends StorageOps<number> {
     return this.#writable;
   }
 
+  /** Storage taken over (fromFd with takeOwnership, a received or transferred fd) is this
+   *  environment's from now on: its end closes the fd if release never ran (worker.terminate()). */
+  protected override adopt(fd: number): void {
+    native().ownFd(fd);
+    super.adopt(fd);
+  }
+
   fd(all: Parameters<StorageOps<number>['map']>[2] = []): number {
     return this.storage(all);
   }
 
   mmap(): Uint8Array {
-    if (this.#wholeView === null) this.#wholeView = new Uint8Array(native().mapView(this.#wholeHandle()));
+    this.#assertViewable('mmap');
+    checkViewsAllowed('mmap');
+    // byteLength 0: the caller moved the view's memory away (ArrayBuffer.prototype.transfer()).
+    if (this.#wholeView === null || this.#wholeView.byteLength === 0)
+      this.#wholeView = new Uint8Array(native().mapView(this.#wholeHandle()));
     return this.#wholeView;
   }
 
@@ -57,8 +77,10 @@ export abstract class FdOps extends StorageOps<number> {
   /** Maps from offset 0 and views one page (a one-page ArrayBuffer): DRM's shmem helpers
    *  (vgem PRIME exports) ignore mmap's page offset and would show page 0 at any offset. */
   kmap(page: number): Uint8Array {
+    this.#assertViewable('kmap');
+    checkViewsAllowed('kmap');
     const b = native();
-    const h = b.mmap(this.storage(), PAGE_SIZE, 0, this.writable, page * PAGE_SIZE);
+    const h = this.#mmap(PAGE_SIZE, page * PAGE_SIZE);
     try {
       const view = new Uint8Array(b.mapView(h));
       this.#kmaps.set(view, h);
@@ -112,7 +134,9 @@ export abstract class FdOps extends StorageOps<number> {
     native().dmaBufSetName(this.storage(), name);
   }
 
+  /** '' while deferred: setName allocates, so storage not made yet has no name. */
   name(): string {
+    if (!this.allocated) return '';
     return this.info().name;
   }
 
@@ -165,15 +189,39 @@ export abstract class FdOps extends StorageOps<number> {
   }
 
   protected free(fd: number): void {
-    this.#readiness?.close('beginCpuAccessAsync');
+    this.#readiness?.close('DmaBuf', 'beginCpuAccessAsync');
     this.#readiness = null;
     this.#unmapViews();
     native().close(fd);
   }
 
+  /** A view over a PROT_READ mapping would still be writable (JS has no read-only
+   *  ArrayBuffer), and one store would kill the process with SIGSEGV: refuse. */
+  #assertViewable(what: string): void {
+    if (this.writable) return;
+    throw new DmaBufError(
+      codes.READ_ONLY,
+      `${what}: this buffer is read-only (its fd was opened O_RDONLY) and a JavaScript view cannot be; ` +
+        'use read(offset, target), which copies',
+    );
+  }
+
   #wholeHandle(): number {
-    if (this.#whole === 0) this.#whole = native().mmap(this.storage(), this.size, 0, this.writable);
+    if (this.#whole === 0) this.#whole = this.#mmap(this.size);
     return this.#whole;
+  }
+
+  #mmap(length: number, skip?: number): number {
+    try {
+      return native().mmap(this.storage(), length, 0, this.writable, skip);
+    } catch (err) {
+      throw this.mapError(err);
+    }
+  }
+
+  /** The error of a failed mmap, with advice where the exporter knows why. */
+  protected mapError(err: unknown): unknown {
+    return err;
   }
 
   #unmapViews(): void {

@@ -3,6 +3,7 @@
 import { native } from '../platform/binding';
 import { DmaBuf, installFactories } from '../core/dma-buf';
 import { withDup } from '../platform/fds';
+import { systemError } from '../platform/errors';
 import { checkImportable, ImportOps } from './import';
 import { MemfdOps } from './memfd';
 import * as v from '../platform/validate';
@@ -22,6 +23,11 @@ export function fromFd(fd: number, options: FromFdOptions = {}): DmaBuf {
   const opts = v.object<FromFdOptions>(options, 'options');
   const take = v.bool(opts.takeOwnership, 'options.takeOwnership', false);
   const kind = checkImportable(fd, true);
+  const b = native();
+  if ((b.getFlags(fd) & b.constants.O_ACCMODE) === b.constants.O_WRONLY) {
+    // Nothing works on it: every mapping, read() and write() need read access.
+    throw systemError('EACCES', { syscall: 'fcntl', fd }, `fd ${fd} is open write-only (O_WRONLY); a buffer must be readable to be mapped`);
+  }
   return withDup(fd, take, (own) => {
     const size = native().fdSize(own);
     return new DmaBuf(kind === 'dmabuf' ? new ImportOps(own, size) : new MemfdOps(size, {}, own));

@@ -1,7 +1,8 @@
-// memfds as udmabuf wants them: MFD_ALLOW_SEALING, sized, F_SEAL_SHRINK; and the
-// reasons udmabuf refuses a memfd, in words.
+// memfds as udmabuf wants them: MFD_ALLOW_SEALING, sized, F_SEAL_SHRINK, the seal set
+// locked; the reasons udmabuf refuses a memfd, in words; and the memfds no other process
+// may hold (hugetlb).
 import { native } from '../platform/binding';
-import { isErrno, withAdvice } from '../platform/errors';
+import { DmaBufError, codes, explained, isErrno } from '../platform/errors';
 import { closeOnThrow } from '../platform/fds';
 import { fdKind, fdLink } from '../platform/fdinfo';
 import { hugePageSize } from '../platform/uapi';
@@ -12,8 +13,13 @@ const HUGETLBFS_MAGIC = 0x958458f6;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 
-/** A new sealed memfd of `size` bytes (F_SEAL_SHRINK, so udmabuf accepts it); with
- *  `hugetlb`, size must be a multiple of the kernel's huge page size. */
+/**
+ * A new sealed memfd of `size` bytes: F_SEAL_SHRINK (udmabuf needs it; nobody can truncate
+ * pages away from under a mapping), F_SEAL_GROW (the size is fixed), and F_SEAL_SEAL, so that
+ * no holder (a peer it was sent to) can add F_SEAL_WRITE later, which would make every
+ * writable mapping of ours fail with EPERM for good (udmabuf refuses write seals anyway).
+ * With `hugetlb`, size must be a multiple of the kernel's huge page size.
+ */
 export function sealedMemfd(name: string, size: number, hugetlb: boolean): number {
   const b = native();
   const c = b.constants;
@@ -21,7 +27,7 @@ export function sealedMemfd(name: string, size: number, hugetlb: boolean): numbe
   try {
     return closeOnThrow(fd, () => {
       b.ftruncate(fd, size);
-      b.addSeals(fd, c.F_SEAL_SHRINK);
+      b.addSeals(fd, c.F_SEAL_SHRINK | c.F_SEAL_GROW | c.F_SEAL_SEAL);
       return fd;
     });
   } catch (err) {
@@ -33,11 +39,11 @@ export function sealedMemfd(name: string, size: number, hugetlb: boolean): numbe
 function hugetlbAdvice(err: unknown, size: number): unknown {
   const huge = hugePageSize();
   if (!isErrno(err, 'EINVAL') || huge === null || size % huge === 0) return err;
-  return withAdvice(
-    err,
-    `hugetlb memfds hold whole huge pages: ${size} bytes is not a multiple of this kernel's huge page size ` +
+  return explained(err, {
+    advice:
+      `hugetlb memfds hold whole huge pages: ${size} bytes is not a multiple of this kernel's huge page size ` +
       `(${huge}, Hugepagesize in /proc/meminfo); round up to ${Math.ceil(size / huge) * huge}`,
-  );
+  });
 }
 
 /**
@@ -75,4 +81,25 @@ export function memfdProblem(
   const end = b.fdSize(fd);
   if (offset + size > end) return { code: 'EINVAL', why: `range ${offset}+${size} runs past the memfd's end (${end} bytes)` };
   return null;
+}
+
+/** Whether fd is a file on hugetlbfs (a hugetlb memfd). */
+export function isHugetlb(fd: number): boolean {
+  return native().fstatfsType(fd) === HUGETLBFS_MAGIC;
+}
+
+/**
+ * Refuses to pass a hugetlb memfd to or from another process. Whoever holds one can punch a
+ * hole in it (fallocate PUNCH_HOLE; only a write seal stops that); the huge page goes back to
+ * the pool, and once someone else takes it, the other side's next access through its mapping
+ * is SIGBUS. udmabuf with hugetlb is the safe form: the kernel pins those pages.
+ */
+export function assertCrossProcess(fd: number, what: string): void {
+  if (!isHugetlb(fd)) return;
+  throw new DmaBufError(
+    codes.UNSAFE_TO_SHARE,
+    `${what} is a hugetlb memfd: a process holding it can punch a hole in it, and once the huge page is gone the other ` +
+      "side's next access is SIGBUS. Use { exporter: 'udmabuf', hugetlb: true } (the kernel pins its pages), or a memfd " +
+      'without hugetlb; within this process, toTransferable() and fromFd() still take it',
+  );
 }

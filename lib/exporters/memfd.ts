@@ -1,9 +1,10 @@
 // The memfd exporter: real shared memory behind a real fd, for Linux without udmabuf.
-// Not a dma-buf: SYNC is a no-op (after the kernel's flag checks), names live here.
+// Not a dma-buf: CPU-access brackets have nothing to sync, a raw sync() reaches the kernel
+// (which answers ENOTTY, as to anyone holding the fd), names live here.
 import { native } from '../platform/binding';
-import { DmaBufError, codes, systemError } from '../platform/errors';
+import { DmaBufError, codes, explained, isErrno, systemError } from '../platform/errors';
 import { fdLink, type DmaBufInfo } from '../platform/fdinfo';
-import { checkName, checkSyncFlags } from '../core/kernel-rules';
+import { checkName } from '../core/kernel-rules';
 import type { Layout } from '../core/layout';
 import { PAGE_SIZE } from '../platform/uapi';
 import { FdOps } from './fd-ops';
@@ -47,9 +48,38 @@ export class MemfdOps extends FdOps {
     return sealedMemfd('dmabuf', this.size, this.#hugetlb);
   }
 
-  override sync(flags: number): void {
-    checkSyncFlags(flags);
+  // A memfd's pages are coherent for the CPU: a bracket only makes deferred storage real.
+  override beginCpuAccess(): void {
     this.storage();
+  }
+
+  override endCpuAccess(): void {}
+
+  /** EPERM from a writable mmap: someone write-sealed a memfd whose seal set was open (one we imported). */
+  protected override mapError(err: unknown): unknown {
+    if (!isErrno(err, 'EPERM')) return err;
+    const b = native();
+    let seals: number;
+    try {
+      seals = b.getSeals(this.storage());
+    } catch {
+      return err;
+    }
+    if (!(seals & (b.constants.F_SEAL_WRITE | b.constants.F_SEAL_FUTURE_WRITE))) return err;
+    return explained(err, {
+      advice:
+        'the memfd was write-sealed (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE) by another holder after fromFd() took it: its maker ' +
+        'left the seal set open (no F_SEAL_SEAL; memfds this library makes have it). A writable mapping taken first ' +
+        '(mmap() right after fromFd) makes a later F_SEAL_WRITE fail with EBUSY instead',
+    });
+  }
+
+  /** The raw DMA_BUF_IOCTL_SYNC on the memfd, which the kernel answers with ENOTTY (a memfd
+   *  is not a dma-buf), whatever the flags; deferred storage is made first, as the kernel
+   *  exporters do (the ioctl needs the fd). */
+  override sync(flags: number): void {
+    this.storage();
+    super.sync(flags);
   }
 
   override exportSyncFile(): number {
@@ -61,6 +91,7 @@ export class MemfdOps extends FdOps {
   }
 
   override setName(name: string): void {
+    this.storage();
     checkName(name);
     this.#name = name;
   }

@@ -26,7 +26,6 @@ export class MemoryOps extends StorageOps<Backing> {
   readonly #ino = nextInode++;
   #name = '';
   #view: Uint8Array | null = null;
-  readonly #bounce = new Map<Uint8Array, number>();
 
   /** A new buffer, or (with `adopt`) one over a SharedArrayBuffer another thread shares.
    *  Shared storage never migrates: a worker holding the SharedArrayBuffer would keep the old one. */
@@ -46,8 +45,6 @@ export class MemoryOps extends StorageOps<Backing> {
   }
 
   protected free(s: Backing): void {
-    for (const b of this.#bounce.keys()) detach(b.buffer);
-    this.#bounce.clear();
     this.#view = null;
     detach(s);
   }
@@ -65,23 +62,21 @@ export class MemoryOps extends StorageOps<Backing> {
     new Uint8Array(this.storage(), offset, source.length).set(source);
   }
 
-  /** A bounce page, written back and detached at kunmap, like a kernel highmem kmap. */
+  /**
+   * A view of the page in the buffer itself, as the kernel's kmap is a mapping of the page:
+   * what it writes is in mmap() views and read() at once, and the other way round. JS can
+   * only detach a whole ArrayBuffer, so kunmap cannot detach this view; release does, with
+   * the storage (never, for shared storage).
+   */
   kmap(page: number): Uint8Array {
-    const view = new Uint8Array(PAGE_SIZE);
-    view.set(new Uint8Array(this.storage(), page * PAGE_SIZE, PAGE_SIZE));
-    this.#bounce.set(view, page);
-    return view;
+    return new Uint8Array(this.storage(), page * PAGE_SIZE, PAGE_SIZE);
   }
 
   kmapAtomic(page: number): Uint8Array {
     return this.kmap(page);
   }
 
-  kunmap(page: number, view: Uint8Array): void {
-    if (!this.#bounce.delete(view)) return;
-    new Uint8Array(this.storage(), page * PAGE_SIZE, PAGE_SIZE).set(view);
-    detach(view.buffer);
-  }
+  kunmap(): void {}
 
   beginCpuAccess(): void {
     this.storage();
@@ -91,11 +86,15 @@ export class MemoryOps extends StorageOps<Backing> {
 
   async waitFences(): Promise<void> {}
 
+  // sync, setName, info and inode allocate deferred storage first, as the fd exporters must
+  // (they need the fd), even when the kernel then refuses the flags or the name.
   sync(flags: number): void {
+    this.storage();
     checkSyncFlags(flags);
   }
 
   setName(name: string): void {
+    this.storage();
     checkName(name);
     this.#name = name;
   }
@@ -105,10 +104,12 @@ export class MemoryOps extends StorageOps<Backing> {
   }
 
   info(): DmaBufInfo {
+    this.storage();
     return { size: this.size, count: 1, expName: 'memory', name: this.#name, ino: this.#ino, flags: 2, raw: {} };
   }
 
   inode(): number {
+    this.storage();
     return this.#ino;
   }
 }

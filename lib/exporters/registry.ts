@@ -40,7 +40,7 @@ function adoptMemfd(size: number, memfd: number): DmaBufOps {
 export function registerExporter(name: string, factory: ExporterFactory): void {
   v.str(name, 'name');
   if (typeof factory !== 'function') throw argType('factory', 'a function', factory);
-  if (name === 'auto' || name === 'import' || name in builtin) throw argValue('name', 'not a built-in exporter name', name);
+  if (name === 'auto' || name === 'import' || Object.hasOwn(builtin, name)) throw argValue('name', 'not a built-in exporter name', name);
   custom.set(name, factory);
 }
 
@@ -48,7 +48,8 @@ export function registerExporter(name: string, factory: ExporterFactory): void {
 export function exporterFactory(want: unknown): ExporterFactory {
   if (typeof want !== 'string') throw argType('options.exporter', 'a string', want);
   const name = want === 'auto' ? capabilities().auto : want;
-  const factory = custom.get(name) ?? (builtin as Record<string, ExporterFactory>)[name];
+  // Own properties only: '__proto__', 'toString' and the like name no built-in exporter.
+  const factory = custom.get(name) ?? (Object.hasOwn(builtin, name) ? builtin[name as BuiltinExporter] : undefined);
   if (!factory) {
     throw argValue('options.exporter', `'auto', ${[...Object.keys(builtin), ...custom.keys()].map((n) => `'${n}'`).join(', ')}`, want);
   }

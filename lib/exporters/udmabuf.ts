@@ -2,7 +2,7 @@
 // (UDMABUF_CREATE for one chunk, UDMABUF_CREATE_LIST for several).
 import { readFileSync } from 'node:fs';
 import { native } from '../platform/binding';
-import { isErrno, withAdvice } from '../platform/errors';
+import { explained, isErrno } from '../platform/errors';
 import type { Layout } from '../core/layout';
 import { PAGE_SIZE, hugePageSize } from '../platform/uapi';
 import { FdOps } from './fd-ops';
@@ -43,18 +43,17 @@ function openUdmabuf(path = UDMABUF_PATH): number {
     return b.open(path, b.constants.O_RDWR);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) {
-      throw withAdvice(
-        err,
-        `${path} does not exist: this kernel lacks CONFIG_UDMABUF (Linux 4.20+); use exporter 'dma-heap', 'memfd' or 'auto'`,
-      );
+      throw explained(err, {
+        advice: `${path} does not exist: this kernel lacks CONFIG_UDMABUF (Linux 4.20+); use exporter 'dma-heap', 'memfd' or 'auto'`,
+      });
     }
     if (isErrno(err, 'EACCES') || isErrno(err, 'EPERM')) {
-      throw withAdvice(
-        err,
-        `no permission to open ${path}: add a udev rule such as ` +
+      throw explained(err, {
+        advice:
+          `no permission to open ${path}: add a udev rule such as ` +
           `KERNEL=="udmabuf", GROUP="video", MODE="0660" (e.g. /etc/udev/rules.d/70-udmabuf.rules), ` +
           'then add your user to that group (usermod -aG video $USER) and log in again',
-      );
+      });
     }
     throw err;
   }
@@ -99,7 +98,7 @@ export class UdmabufOps extends FdOps {
     } catch (err) {
       // udmabuf checks offset and size against PAGE_SIZE, hugetlbfs memfds included.
       const p = isErrno(err, 'EINVAL') || isErrno(err, 'EBADFD') ? memfdProblem(memfd, offset, this.size, PAGE_SIZE) : null;
-      throw p ? withAdvice(err as Error, p.why) : this.#explain(err, 1);
+      throw p ? explained(err, { detail: p.why }) : this.#explain(err, 1);
     } finally {
       b.close(dev);
     }
@@ -119,21 +118,20 @@ export class UdmabufOps extends FdOps {
     const lim = udmabufLimits();
     if (lim && this.size > lim.sizeLimitMb * 1024 * 1024) {
       const mb = Math.ceil(this.size / (1024 * 1024));
-      return withAdvice(
-        err,
-        `${this.size} bytes exceeds udmabuf's size_limit_mb (${lim.sizeLimitMb} MiB); raise it with ` +
+      return explained(err, {
+        advice:
+          `${this.size} bytes exceeds udmabuf's size_limit_mb (${lim.sizeLimitMb} MiB); raise it with ` +
           `"echo ${mb} | sudo tee ${PARAMS}/size_limit_mb" or boot with udmabuf.size_limit_mb=${mb}`,
-      );
+      });
     }
     if (lim && chunks > lim.listLimit) {
-      return withAdvice(
-        err,
-        `${chunks} segments exceed udmabuf's list_limit (${lim.listLimit}); raise ${PARAMS}/list_limit or use fewer segments`,
-      );
+      return explained(err, {
+        advice: `${chunks} segments exceed udmabuf's list_limit (${lim.listLimit}); raise ${PARAMS}/list_limit or use fewer segments`,
+      });
     }
     const huge = this.#hugetlb ? hugePageSize() : null;
     if (huge !== null && this.size % huge !== 0) {
-      return withAdvice(err, `hugetlb buffers must be a multiple of the huge page size (${huge} bytes)`);
+      return explained(err, { advice: `hugetlb buffers must be a multiple of the huge page size (${huge} bytes)` });
     }
     return err;
   }

@@ -2,7 +2,7 @@
 // never blocking it. One FdWatcher per fd (epoll takes one registration per fd and
 // loop), shared by every waiter.
 import { native, type NativeFdWatcher } from '../platform/binding';
-import { DmaBufError, codes, closedError, isErrno } from '../platform/errors';
+import { DmaBufError, codes, closedError, isErrno, type ClosedKind } from '../platform/errors';
 import { waitFor, type Settle } from '../platform/wait';
 
 export const READABLE = 1;
@@ -53,10 +53,10 @@ export class Readiness {
     );
   }
 
-  /** Stops watching; pending waits reject with ERR_DMABUF_CLOSED. */
-  close(what = 'wait'): void {
+  /** Stops watching; pending waits reject with ERR_DMABUF_CLOSED naming the closed object and the waiting operation. */
+  close(kind: ClosedKind, op: string): void {
     this.#drop();
-    for (const w of [...this.#waiters]) this.#settle(w, closedError(what));
+    for (const w of [...this.#waiters]) this.#settle(w, closedError(kind, op));
   }
 
   /** The fd now names another file (migration): watch that one instead. */

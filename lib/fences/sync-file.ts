@@ -2,7 +2,7 @@
 // SYNC_IOC_MERGE, SYNC_IOC_FILE_INFO). Waited on through the event loop.
 import { native } from '../platform/binding';
 import { withDup } from '../platform/fds';
-import { DmaBufError, codes, closedError } from '../platform/errors';
+import { DmaBufError, argType, codes, closedError } from '../platform/errors';
 import { READABLE, Readiness } from './readiness';
 import * as v from '../platform/validate';
 
@@ -58,11 +58,17 @@ export class SyncFile implements Disposable {
       if (e.code === 'EBADF') throw e;
       throw new DmaBufError(codes.NOT_SYNC_FILE, `fd ${fd} is not a sync_file (${e.code})`);
     }
+    if (take) native().ownFd(fd); // this environment's end closes it (worker.terminate())
     return withDup(fd, take, (own) => new SyncFile(own));
   }
 
   get fd(): number {
-    if (this.#fd < 0) throw closedError('fd');
+    return this.#live('fd');
+  }
+
+  /** The fd, or ERR_DMABUF_CLOSED naming `op`. */
+  #live(op: string): number {
+    if (this.#fd < 0) throw closedError('SyncFile', op);
     return this.#fd;
   }
 
@@ -72,12 +78,13 @@ export class SyncFile implements Disposable {
 
   /** Whether every fence has signalled (poll POLLIN, without waiting). */
   get signaled(): boolean {
+    this.#live('signaled');
     return this.#ready.ready(READABLE);
   }
 
   /** SYNC_IOC_FILE_INFO. */
   info(): SyncFileInfo {
-    const raw = native().syncFileInfo(this.fd);
+    const raw = native().syncFileInfo(this.#live('info'));
     return {
       name: raw.name,
       ...status(raw.status),
@@ -88,6 +95,7 @@ export class SyncFile implements Disposable {
   /** Resolves when every fence has signalled; ERR_DMABUF_TIMEOUT after `timeout` ms. */
   wait(options: { timeout?: number } = {}): Promise<void> {
     const timeout = options.timeout === undefined ? -1 : v.integer(options.timeout, 'options.timeout');
+    this.#live('wait');
     return this.#ready.wait(READABLE, timeout, 'SyncFile.wait');
   }
 
@@ -95,19 +103,19 @@ export class SyncFile implements Disposable {
   waitSync(timeoutMs = -1): boolean {
     v.integer(timeoutMs, 'timeoutMs', -1, 0x7fffffff);
     const b = native();
-    return (b.poll(this.fd, b.constants.POLLIN, timeoutMs) & b.constants.POLLIN) !== 0;
+    return (b.poll(this.#live('waitSync'), b.constants.POLLIN, timeoutMs) & b.constants.POLLIN) !== 0;
   }
 
   /** SYNC_IOC_MERGE: a new sync_file that signals when both have. */
   merge(other: SyncFile, name = 'dmabuf-merge'): SyncFile {
-    if (!(other instanceof SyncFile)) throw new DmaBufError(codes.INVALID_ARG_TYPE, 'The "other" argument must be a SyncFile');
+    if (!(other instanceof SyncFile)) throw argType('other', 'an instance of SyncFile', other);
     v.str(name, 'name');
-    return new SyncFile(native().syncFileMerge(this.fd, other.fd, name));
+    return new SyncFile(native().syncFileMerge(this.#live('merge'), other.fd, name));
   }
 
   close(): void {
     if (this.#fd < 0) return;
-    this.#ready.close('SyncFile.wait');
+    this.#ready.close('SyncFile', 'wait');
     native().close(this.#fd);
     this.#fd = -1;
   }

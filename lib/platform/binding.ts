@@ -1,10 +1,12 @@
 // The one loader of the native addon. Everything native is declared here; no `any`.
 //
-// Every native function is synchronous, validates its argument types (TypeError,
-// code 'ERR_INVALID_ARG_TYPE'), and turns a failed syscall into an Error shaped like
-// Node's SystemError: `code` ('EINVAL'), `errno` (negative, -22), `syscall`
-// ('ioctl', 'memfd_create', …), and where known `ioctl` ('UDMABUF_CREATE') and `path`.
+// Every native function is synchronous, validates its arguments (TypeError, code
+// 'ERR_INVALID_ARG_TYPE'; RangeError, code 'ERR_OUT_OF_RANGE'), and turns a failed
+// syscall into an Error shaped like Node's SystemError: `code` ('EINVAL'), `errno`
+// (negative, -22), `syscall` ('ioctl', 'memfd_create', …), and where known `ioctl`
+// ('UDMABUF_CREATE') and `path`.
 import { join } from 'node:path';
+import { DmaBufError, codes } from './codes';
 
 /** exports.constants (native/constants.cc): what the C headers or the running kernel decide.
  *  Numbers the uapi headers fix for every architecture are in uapi.ts. */
@@ -13,11 +15,15 @@ export interface NativeConstants {
   readonly MFD_CLOEXEC: number;
   readonly MFD_ALLOW_SEALING: number;
   readonly MFD_HUGETLB: number;
+  readonly F_SEAL_SEAL: number;
   readonly F_SEAL_SHRINK: number;
+  readonly F_SEAL_GROW: number;
   readonly F_SEAL_WRITE: number;
   readonly F_SEAL_FUTURE_WRITE: number;
   readonly O_RDONLY: number;
   readonly O_RDWR: number;
+  readonly O_WRONLY: number;
+  readonly O_ACCMODE: number;
   readonly O_CLOEXEC: number;
   readonly O_NONBLOCK: number;
   readonly POLLIN: number;
@@ -42,6 +48,9 @@ export interface NativeReceived {
   fds: number[];
   /** MSG_TRUNC: the message was longer than `data`; the rest is lost. */
   truncated: boolean;
+  /** End of stream: the peer shut down and everything it sent has been read. A record of
+   *  0 bytes and no fds from a peer still there is not the end (eof false). */
+  eof: boolean;
 }
 
 /** Readiness of an fd on the event loop (uv_poll_t). */
@@ -68,6 +77,16 @@ export interface NativeSyncFileInfo {
   fences: NativeFenceInfo[];
 }
 
+/** One errno the addon knows: Linux's name for it and its description, as errors show them. */
+export interface NativeErrno {
+  /** Negative, as Node's `err.errno`: -22. */
+  readonly errno: number;
+  /** 'EINVAL'. */
+  readonly code: string;
+  /** 'invalid argument': libuv's words (uv_strerror), or strerror's, lower-cased, for errnos libuv does not know. */
+  readonly description: string;
+}
+
 /** The syscalls whose errnos tests can inject (native/sys/seam.h). */
 export type NativeSeamCall = 'ioctl' | 'sendmsg' | 'recvmsg';
 
@@ -88,6 +107,8 @@ export interface NativeTesting {
 
 export interface NativeBinding {
   readonly constants: NativeConstants;
+  /** Every errno name native/errors.cc knows: the table both native and JS errno errors are made from. */
+  readonly errnos: readonly NativeErrno[];
   /** new FdWatcher(fd, cb): cb(status, events) runs on the event loop; status is 0 or -errno.
    *  Fails (EPERM, syscall uv_poll_init) for fds epoll cannot watch, such as memfds and regular files. */
   readonly FdWatcher: new (fd: number, callback: (status: number, events: number) => void) => NativeFdWatcher;
@@ -97,6 +118,8 @@ export interface NativeBinding {
   addSeals(fd: number, seals: number): void;
   getSeals(fd: number): number;
   ftruncate(fd: number, size: number): void;
+  /** fallocate(2); tests use it to punch holes (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) as a peer could. */
+  fallocate(fd: number, mode: number, offset: number, length: number): void;
   /** open(2) with O_CLOEXEC always added; the error carries `path`. */
   open(path: string, flags: number): number;
   close(fd: number): void;
@@ -104,6 +127,15 @@ export interface NativeBinding {
   dup(fd: number): number;
   /** dup3(oldfd, newfd, O_CLOEXEC): atomically points newfd at oldfd's file. */
   dup2(oldfd: number, newfd: number): void;
+  /**
+   * This environment (the main thread, or a worker) now owns fd, taken over from a caller or
+   * made by an ioctl. Every fd a native function makes is owned by the calling environment
+   * already, and close() forgets it; whatever an environment still owns when it ends
+   * (worker.terminate() runs no JS) is closed then, if it still names the same file.
+   */
+  ownFd(fd: number): void;
+  /** fds this environment owns (for leak checks). */
+  ownedFdCount(): number;
   /** lseek(fd, 0, SEEK_END), restoring SEEK_SET; falls back to fstat st_size on ESPIPE. */
   fdSize(fd: number): number;
   fstat(fd: number): NativeStat;
@@ -137,18 +169,34 @@ export interface NativeBinding {
   /** SYNC_IOC_MERGE; returns the new sync_file fd. */
   syncFileMerge(fd: number, fd2: number, name: string): number;
 
-  /** ioctl(fd, request, data): the struct is read from and written back to `data`; returns the ioctl's result. */
+  /**
+   * ioctl(fd, request, data): the struct is read from and written back to `data`; returns the
+   * ioctl's result. Only what the request number bounds is allowed:
+   * - with a direction (_IOR/_IOW/_IOWR), `data` must hold at least _IOC_SIZE(request) bytes
+   *   (RangeError ERR_OUT_OF_RANGE), and a size of 0 is refused (ERR_INVALID_ARG_VALUE);
+   * - _IOC_NONE (_IO, and legacy numbers such as FIONREAD, TCGETS, SIOCGIFCONF, which encode
+   *   no size yet write through a pointer) never gets a pointer: the kernel sees arg 0, and
+   *   `data` must be empty (ERR_INVALID_ARG_VALUE otherwise). Integer arguments are not supported.
+   */
   ioctl(fd: number, request: number, data: ArrayBufferView): number;
 
   // mappings: mmap(MAP_SHARED) returns a handle owned by this Node environment
   /** mmap(MAP_SHARED) of skip + length bytes at `offset`; views and copies see [skip, skip + length). */
   mmap(fd: number, length: number, offset: number, writable: boolean, skip?: number): number;
-  /** Detaches the mapping's view (if any), then munmaps. Unknown handle: EINVAL-shaped error. */
+  /**
+   * Detaches the mapping's view (if any), then munmaps. Unknown handle: EINVAL-shaped error.
+   * If transfer() had moved a view's memory into another ArrayBuffer, the range is replaced by
+   * anonymous memory instead (the file is released now; a stale view sees zeros), and
+   * unmapped once the last ArrayBuffer over it is collected.
+   */
   munmap(handle: number): void;
   /**
-   * The mapping as an external ArrayBuffer, the same object on every call while mapped.
+   * The mapping as an external ArrayBuffer, the same object on every call while mapped (a new
+   * one if transfer() detached the last).
    * Throws code 'ERR_DMABUF_NO_EXTERNAL_BUFFERS' where the runtime forbids external
-   * buffers (napi_no_external_buffers_allowed) or copy mode is forced.
+   * buffers (napi_no_external_buffers_allowed) or copy mode is forced, and
+   * 'ERR_DMABUF_READ_ONLY' for a mapping made with writable false: JS has no read-only
+   * ArrayBuffer, and a store into a PROT_READ mapping would kill the process (SIGSEGV).
    */
   mapView(handle: number): ArrayBuffer;
   /** Copies mapping[offset, offset + target.byteLength) into target. */
@@ -161,13 +209,19 @@ export interface NativeBinding {
   externalBuffersAllowed(): boolean;
   /** Number of live mappings in this environment (for leak checks). */
   mappingCount(): number;
+  /**
+   * Mappings unmapped while a view's memory had been moved out of reach by
+   * ArrayBuffer.prototype.transfer(), in this process: their range is anonymous zeroed
+   * memory (the dma-buf is released) until the last ArrayBuffer over it is collected.
+   */
+  parkedMappingCount(): number;
 
   // AF_UNIX SOCK_SEQPACKET sockets carrying fds (SCM_RIGHTS); every socket is
   // SOCK_NONBLOCK | SOCK_CLOEXEC. EAGAIN is a value (null), never thrown.
   /** socketpair(2): writes the two ends into out[0] and out[1] (out: an Int32Array of length ≥ 2). */
   socketPair(out: Int32Array): void;
   /** bind + listen on a filesystem path; a stale socket file (connect refused) is replaced, any other file is not. */
-  socketListen(path: string, backlog: number): number;
+  socketListen(path: string, backlog: number, mode: number): number;
   /** A connected socket, or null when the listener's backlog is full (EAGAIN). */
   socketConnect(path: string): number | null;
   /** accept4, or null when no connection is pending. */
@@ -178,7 +232,7 @@ export interface NativeBinding {
   socketSend(fd: number, data: ArrayBufferView, fds: readonly number[]): number | null;
   /**
    * recvmsg(MSG_CMSG_CLOEXEC) of one message into `data`, with room for maxFds (≤ 253) fds; null when
-   * nothing is queued. bytes 0 with no fds is end of stream. `truncated`: MSG_TRUNC. On MSG_CTRUNC the
+   * nothing is queued. `eof` marks the end of stream (not every 0-byte record is). `truncated`: MSG_TRUNC. On MSG_CTRUNC the
    * fds that arrived are closed and an EMSGSIZE error (syscall 'recvmsg', `closedFds`) is thrown.
    */
   socketRecv(fd: number, data: ArrayBufferView, maxFds: number): NativeReceived | null;
@@ -191,7 +245,7 @@ export interface NativeBinding {
   // fds in transit to worker threads: one process-wide table
   /** Dups fd (F_DUPFD_CLOEXEC) and records the dup as in transit. */
   transferPut(fd: number): { fd: number; token: number };
-  /** Takes an in-transit fd out of the table: true once (the caller now owns fd), false after. */
+  /** Takes an in-transit fd out of the table: true once (the caller and its environment now own fd), false after. */
   transferTake(fd: number, token: number): boolean;
   /** fds in transit (put, not yet taken). */
   transferPending(): number;
@@ -237,9 +291,7 @@ export function native(): NativeBinding {
     process.platform !== 'linux'
       ? `the native addon is Linux-only (this is ${process.platform})`
       : `the native addon could not be loaded (${loadError?.message ?? 'not built'}); reinstall with a C++ compiler present, or run "npm rebuild dmabuf"`;
-  const err = new Error(why) as NodeJS.ErrnoException;
-  err.code = 'ERR_DMABUF_NO_NATIVE';
-  throw err;
+  throw new DmaBufError(codes.NO_NATIVE, why);
 }
 
 /** Why native() would fail, or undefined when it loads. */

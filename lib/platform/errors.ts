@@ -1,83 +1,114 @@
-// Error codes and factories. Kernel failures keep Node's SystemError shape
-// (code 'EINVAL', errno -22, syscall 'ioctl', ioctl 'DMA_BUF_IOCTL_SYNC');
-// misuse of the object model gets an ERR_DMABUF_* code.
-import { constants as osConstants } from 'node:os';
+// The library's error factories. Shapes as Node core makes them:
+// - kernel failures (and the fallback exporters' imitations of them) are SystemError-shaped
+//   Errors: `code` 'EINVAL', `errno` -22, `syscall` 'ioctl', and where known `ioctl`, `path`,
+//   `fd`; message "EINVAL: invalid argument, ioctl(DMA_BUF_IOCTL_SYNC)". In JS they come
+//   from one factory, systemError(), fed by the errno table the addon's own ErrnoError
+//   (native/errors.cc) uses, in the same format, so both agree to the letter
+//   (test/05.errors checks it);
+// - bad arguments are TypeErrors (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE) and
+//   RangeErrors (ERR_OUT_OF_RANGE) worded as Node words them;
+// - misuse of the object model is a DmaBufError with an ERR_DMABUF_* code.
+// Messages are complete when the error is made; nothing rewrites them afterwards.
+import { getSystemErrorMap, inspect } from 'node:util';
+import { nativeOrNull } from './binding';
+import { DmaBufError, DmaBufRangeError, DmaBufTypeError, codes } from './codes';
 
-export const codes = {
-  /** Use after release (last put(), close() or dispose). */
-  CLOSED: 'ERR_DMABUF_CLOSED',
-  /** map() without an attachment, or on a detached attachment. */
-  NOT_ATTACHED: 'ERR_DMABUF_NOT_ATTACHED',
-  /** detach() while the attachment still has mappings. */
-  MAPPED: 'ERR_DMABUF_MAPPED',
-  /** kmap outside a beginCpuAccess/endCpuAccess bracket. */
-  NO_CPU_ACCESS: 'ERR_DMABUF_NO_CPU_ACCESS',
-  /** The exporter does not implement this operation (e.g. mmap). */
-  NOT_SUPPORTED: 'ERR_DMABUF_NOT_SUPPORTED',
-  /** A device's constraints cannot be met by this buffer; `constraint` names which. */
-  INCOMPATIBLE: 'ERR_DMABUF_INCOMPATIBLE',
-  /** Storage cannot move because another process or fd holds the buffer. */
-  SHARED: 'ERR_DMABUF_SHARED',
-  /** The fd is not a dma-buf (nor a memfd where one is accepted). */
-  NOT_DMABUF: 'ERR_DMABUF_NOT_DMABUF',
-  /** The exporter asked for is not available on this machine. */
-  UNAVAILABLE: 'ERR_DMABUF_UNAVAILABLE',
-  /** The runtime forbids external ArrayBuffers; use read()/write(). */
-  NO_EXTERNAL_BUFFERS: 'ERR_DMABUF_NO_EXTERNAL_BUFFERS',
-  /** The native addon is not loadable here. */
-  NO_NATIVE: 'ERR_DMABUF_NO_NATIVE',
-  /** A frame pool was used out of order: submit without acquire, release twice, … */
-  POOL_STATE: 'ERR_DMABUF_POOL_STATE',
-  /** The fd is not a sync_file. */
-  NOT_SYNC_FILE: 'ERR_DMABUF_NOT_SYNC_FILE',
-  /** A wait (fences, outstanding mappings) ran out of time. */
-  TIMEOUT: 'ERR_DMABUF_TIMEOUT',
-  INVALID_ARG_TYPE: 'ERR_INVALID_ARG_TYPE',
-  INVALID_ARG_VALUE: 'ERR_INVALID_ARG_VALUE',
-  OUT_OF_RANGE: 'ERR_OUT_OF_RANGE',
+export { codes, DmaBufError, DmaBufTypeError, DmaBufRangeError };
+export type { DmaBufErrorCode, StateCode } from './codes';
+
+// ---- arguments --------------------------------------------------------------------
+
+/** Node's "argument" or "property" (for a dotted name such as "options.size"). */
+function noun(name: string): string {
+  return name.includes('.') ? 'property' : 'argument';
+}
+
+/** What was received, as Node's ERR_INVALID_ARG_TYPE says it: "type number (5)", "an instance of Foo". */
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'function' && value.name) return `function ${value.name}`;
+  if (typeof value === 'object') {
+    const ctor = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof ctor === 'string' && ctor ? `an instance of ${ctor}` : inspect(value, { depth: -1 });
+  }
+  let shown = inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return `type ${typeof value} (${shown})`;
+}
+
+/** ERR_INVALID_ARG_TYPE: `The "name" argument must be <expected>. Received type number (5)`. */
+export function argType(name: string, expected: string, value: unknown): DmaBufTypeError {
+  return new DmaBufTypeError(codes.INVALID_ARG_TYPE, `The "${name}" ${noun(name)} must be ${expected}. Received ${describe(value)}`);
+}
+
+/** ERR_INVALID_ARG_VALUE: `The argument 'name' must be <expected>. Received 'x'`. */
+export function argValue(name: string, expected: string, value: unknown): DmaBufTypeError {
+  let shown: string;
+  try {
+    shown = inspect(value);
+  } catch {
+    shown = describe(value); // util.inspect throws on a DataView whose ArrayBuffer is detached
+  }
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
+  return new DmaBufTypeError(codes.INVALID_ARG_VALUE, `The ${noun(name)} '${name}' must be ${expected}. Received ${shown}`);
+}
+
+/** ERR_INVALID_ARG_VALUE where the value is best described in words (a table that is not mapped here). */
+export function argValueMessage(message: string): DmaBufTypeError {
+  return new DmaBufTypeError(codes.INVALID_ARG_VALUE, message);
+}
+
+/** Node's addNumericalSeparator: 4294967296 → 4_294_967_296. */
+function separated(digits: string): string {
+  const sign = digits.startsWith('-') ? '-' : '';
+  const d = sign ? digits.slice(1) : digits;
+  let out = '';
+  for (let i = d.length; i > 0; i -= 3) out = `${d.slice(Math.max(0, i - 3), i)}${out ? `_${out}` : ''}`;
+  return sign + out;
+}
+
+/** ERR_OUT_OF_RANGE: `The value of "name" is out of range. It must be <expected>. Received 5`. */
+export function outOfRange(name: string, expected: string, value: unknown): DmaBufRangeError {
+  let shown: string;
+  if (typeof value === 'number' && Number.isInteger(value) && Math.abs(value) > 2 ** 32) shown = separated(String(value));
+  else if (typeof value === 'bigint') shown = `${value > 2n ** 32n || value < -(2n ** 32n) ? separated(String(value)) : value}n`;
+  else shown = inspect(value);
+  return new DmaBufRangeError(codes.OUT_OF_RANGE, `The value of "${name}" is out of range. It must be ${expected}. Received ${shown}`);
+}
+
+/** ERR_OUT_OF_RANGE where the range is best described in words. */
+export function outOfRangeMessage(message: string): DmaBufRangeError {
+  return new DmaBufRangeError(codes.OUT_OF_RANGE, message);
+}
+
+/** ERR_ILLEGAL_CONSTRUCTOR (a TypeError, as in Node): `new` on a class only the library instantiates. */
+export function illegalConstructor(use: string): DmaBufTypeError {
+  return new DmaBufTypeError(codes.ILLEGAL_CONSTRUCTOR, `Illegal constructor: use ${use}`);
+}
+
+// ---- closed objects ---------------------------------------------------------------
+
+/** How each kind of object says that it is closed. */
+const closedStates = {
+  DmaBuf: 'the dma-buf has been released',
+  Attachment: 'its dma-buf has been released',
+  SyncFile: 'the sync_file is closed',
+  DrmDevice: 'the device is closed',
+  V4l2Capture: 'the capture is closed',
+  FrameProducer: 'the producer is closed',
+  FrameConsumer: 'the consumer is closed',
 } as const;
 
-export type DmaBufErrorCode = (typeof codes)[keyof typeof codes];
+export type ClosedKind = keyof typeof closedStates;
 
-/** An error of the object model. `code` is one of `codes`. */
-export class DmaBufError extends Error {
-  readonly code: string;
-  constraint?: string;
-  constructor(code: string, message: string, extra?: Record<string, unknown>) {
-    super(message);
-    this.name = code.startsWith('ERR_INVALID') || code === codes.OUT_OF_RANGE ? 'TypeError' : 'DmaBufError';
-    this.code = code;
-    if (extra) Object.assign(this, extra);
-  }
+/** ERR_DMABUF_CLOSED, naming the object and the operation: "SyncFile.wait: the sync_file is closed". */
+export function closedError(kind: ClosedKind, op: string): DmaBufError {
+  return new DmaBufError(codes.CLOSED, `${kind}.${op}: ${closedStates[kind]}`);
 }
 
-export function closedError(what: string): DmaBufError {
-  return new DmaBufError(codes.CLOSED, `${what}: the dma-buf has been released`);
-}
+// ---- kernel failures --------------------------------------------------------------
 
-export function argType(name: string, expected: string, value: unknown): DmaBufError {
-  return new DmaBufError(codes.INVALID_ARG_TYPE, `The "${name}" argument must be ${expected}. Received ${describe(value)}`);
-}
-
-export function argValue(name: string, expected: string, value: unknown): DmaBufError {
-  return new DmaBufError(codes.INVALID_ARG_VALUE, `The "${name}" argument must be ${expected}. Received ${describe(value)}`);
-}
-
-export function outOfRange(name: string, expected: string, value: unknown): DmaBufError {
-  return new DmaBufError(codes.OUT_OF_RANGE, `The value of "${name}" is out of range. It must be ${expected}. Received ${describe(value)}`);
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'string') return `'${v.length > 40 ? v.slice(0, 40) + '…' : v}'`;
-  if (typeof v === 'bigint') return `${v}n`;
-  if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (typeof v === 'function') return 'function';
-  return `an instance of ${(v as object).constructor?.name ?? 'Object'}`;
-}
-
-/** Linux's EBADFD ("file descriptor in bad state"), which udmabuf returns; Node has no constant for it. */
-const EBADFD = 77;
-
+/** What failed: the error's syscall/ioctl/path/fd properties and its message. */
 export interface SystemErrorFields {
   syscall: string;
   ioctl?: string;
@@ -85,30 +116,107 @@ export interface SystemErrorFields {
   fd?: number;
 }
 
+/** A kernel failure, shaped as Node's SystemError. */
+export interface SystemError extends Error, SystemErrorFields {
+  /** Negative, as in Node: -22. */
+  errno: number;
+  /** The errno's name: 'EINVAL'. */
+  code: string;
+}
+
+interface ErrnoTable {
+  byErrno: Map<number, { code: string; description: string }>;
+  byCode: Map<string, { errno: number; description: string }>;
+}
+
+/** Linux's EBADFD, which udmabuf returns; libuv (so util.getSystemErrorMap) has no name for it. */
+const EBADFD = { errno: -77, code: 'EBADFD', description: 'file descriptor in bad state' };
+
+let errnoTable: ErrnoTable | undefined;
+
 /**
- * A SystemError-shaped error made by the library itself: the fallback exporters use it
- * where the kernel would fail, with the kernel's errno, so both behave alike.
+ * The errnos errors are made from: the addon's own table (native/errors.cc, the one that
+ * makes native errors) or, where the addon cannot load, Node's util.getSystemErrorMap()
+ * plus Linux's EBADFD.
  */
-export function systemError(
-  code: keyof typeof osConstants.errno | 'EBADFD',
-  fields: SystemErrorFields,
-  detail?: string,
-): NodeJS.ErrnoException {
-  const errno = code === 'EBADFD' ? EBADFD : osConstants.errno[code];
-  const what = fields.ioctl ? `${fields.syscall}(${fields.ioctl})` : fields.syscall;
-  const err = new Error(
-    `${code}: ${detail ?? 'invalid argument'}, ${what}${fields.path ? ` '${fields.path}'` : ''}`,
-  ) as NodeJS.ErrnoException & SystemErrorFields;
-  err.code = code;
-  err.errno = -errno;
-  Object.assign(err, fields);
+function table(): ErrnoTable {
+  if (errnoTable) return errnoTable;
+  const b = nativeOrNull();
+  const entries = b ? b.errnos : [...getSystemErrorMap()].map(([errno, [code, description]]) => ({ errno, code, description }));
+  const t: ErrnoTable = { byErrno: new Map(), byCode: new Map() };
+  for (const { errno, code, description } of entries) {
+    if (!t.byErrno.has(errno)) t.byErrno.set(errno, { code, description });
+    if (!t.byCode.has(code)) t.byCode.set(code, { errno, description });
+  }
+  if (!b && process.platform === 'linux' && !t.byErrno.has(EBADFD.errno)) {
+    t.byErrno.set(EBADFD.errno, EBADFD);
+    t.byCode.set(EBADFD.code, EBADFD);
+  }
+  return (errnoTable = t);
+}
+
+/** Every errno this library names, as its errors carry them. */
+export function errnos(): Array<{ errno: number; code: string; description: string }> {
+  return [...table().byErrno].map(([errno, e]) => ({ errno, ...e }));
+}
+
+/**
+ * The one errno error factory. `code` is an errno's name ('EINVAL') or a negative errno
+ * (-22, as syscalls and libuv return them). The message is Node's,
+ * "EINVAL: invalid argument, ioctl(DMA_BUF_IOCTL_SYNC) '/dev/x'", then " (detail)" saying
+ * exactly what was wrong, then ". advice" saying what to do. The fallback exporters make
+ * here the errors the kernel would (same errno, same shape as the addon's own).
+ */
+export function systemError(code: string | number, fields: SystemErrorFields, detail?: string, advice?: string): SystemError {
+  const t = table();
+  let errno: number;
+  let name: string;
+  let description: string;
+  if (typeof code === 'number') {
+    const e = t.byErrno.get(code);
+    errno = code;
+    name = e?.code ?? 'UNKNOWN';
+    description = e?.description ?? `unknown error ${-code}`;
+  } else {
+    const e = t.byCode.get(code);
+    if (!e) throw new Error(`dmabuf internal error: no errno is named ${code} here`);
+    errno = e.errno;
+    name = code;
+    description = e.description;
+  }
+  let message = `${name}: ${description}, ${fields.syscall}`;
+  if (fields.ioctl) message += `(${fields.ioctl})`;
+  if (fields.path) message += ` '${fields.path}'`;
+  if (detail) message += ` (${detail})`;
+  if (advice) message += `. ${advice}`;
+  const err = new Error(message) as SystemError;
+  Error.captureStackTrace(err, systemError);
+  // The properties in the order the addon sets them.
+  err.errno = errno;
+  err.code = name;
+  err.syscall = fields.syscall;
+  if (fields.ioctl !== undefined) err.ioctl = fields.ioctl;
+  if (fields.path !== undefined) err.path = fields.path;
+  if (fields.fd !== undefined) err.fd = fields.fd;
   return err;
 }
 
-/** Adds advice to a kernel error's message, keeping its fields. */
-export function withAdvice<E extends Error>(err: E, advice: string): E {
-  err.message = `${err.message}. ${advice}`;
-  return err;
+/** Whether err is SystemError-shaped (a kernel failure, from the addon or systemError). */
+export function isSystemError(err: unknown): err is SystemError {
+  const e = err as Partial<SystemError> | null;
+  return err instanceof Error && typeof e!.errno === 'number' && typeof e!.code === 'string' && typeof e!.syscall === 'string';
+}
+
+/**
+ * The same kernel failure told with what the caller knows (which ioctl, which path, what
+ * to do): a new error from systemError(), so its message is right from the start. Anything
+ * that is not a kernel failure comes back unchanged.
+ */
+export function explained(err: unknown, more: Partial<SystemErrorFields> & { detail?: string; advice?: string }): unknown {
+  if (!isSystemError(err)) return err;
+  const { detail, advice, ...fields } = more;
+  const { syscall, ioctl, path, fd } = err;
+  return systemError(err.errno, { syscall, ioctl, path, fd, ...fields }, detail, advice);
 }
 
 export function isErrno(err: unknown, code: string): err is NodeJS.ErrnoException {

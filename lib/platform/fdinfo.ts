@@ -19,11 +19,15 @@ export interface DmaBufInfo {
   raw: Record<string, string>;
 }
 
+/** /proc/self/fdinfo/<fd> as key → value. The kernel writes `key:\tvalue`; only that tab is
+ *  dropped, so a dma-buf name keeps its own leading and trailing spaces. */
 export function readFdInfo(fd: number): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n')) {
     const i = line.indexOf(':');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+    if (i <= 0) continue;
+    const value = line.slice(i + 1);
+    out[line.slice(0, i)] = value.startsWith('\t') ? value.slice(1) : value.trim();
   }
   return out;
 }

@@ -74,6 +74,19 @@ export function view(v: unknown, name: string): ArrayBufferView {
   return v;
 }
 
+/**
+ * The bytes of a view. A view whose ArrayBuffer was detached (transferred, or a mapping
+ * unmapped) has no bytes to give: ERR_INVALID_ARG_VALUE, not V8's code-less TypeError.
+ */
+export function bytes(v: unknown, name: string): Uint8Array {
+  const t = view(v, name);
+  try {
+    return new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
+  } catch {
+    throw argValue(name, 'a view whose ArrayBuffer is not detached', v);
+  }
+}
+
 /** Checks [offset, offset + length) lies within size. */
 export function range(offset: unknown, length: number, size: number, name = 'offset'): number {
   const off = integer(offset, name);

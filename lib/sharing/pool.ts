@@ -8,6 +8,7 @@
 import { allocate } from '../exporters/allocate';
 import type { AllocateOptions } from '../exporters/registry';
 import type { Channel, ChannelMessage } from './channel';
+import { channelCodes, encode } from './channel/wire';
 import type { DmaBuf } from '../core/dma-buf';
 import { DmaBufError, codes, argType, closedError } from '../platform/errors';
 import type { SyncFile } from '../fences/sync-file';
@@ -27,6 +28,32 @@ function isMsg(p: unknown): p is Msg {
 
 function stateError(message: string): DmaBufError {
   return new DmaBufError(codes.POOL_STATE, message);
+}
+
+/** A frame index from the peer: an integer naming one of `count` frames, or null. */
+function frameIndex(index: unknown, count: number): number | null {
+  return Number.isInteger(index) && (index as number) >= 0 && (index as number) < count ? (index as number) : null;
+}
+
+/** A pool message the peer got wrong: 'messageerror' on its channel, as the channel reports its own. */
+function report(channel: Channel, err: Error): void {
+  if (channel.listenerCount('messageerror') > 0) channel.emit('messageerror', err);
+  else process.emitWarning(err);
+}
+
+/** A value from the peer, in a few words: never JSON.stringify it (a deeply nested array overflows the stack). */
+function show(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v);
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}
+
+function malformed(what: string, payload: { index?: unknown; seq?: unknown }): DmaBufError {
+  return new DmaBufError(
+    channelCodes.BAD_MESSAGE,
+    `FramePool: a '${what}' message names frame ${show(payload.index)} (seq ${show(payload.seq)}), ` +
+      'which is not a frame of this pool; it was ignored',
+  );
 }
 
 export interface ProducerOptions extends AllocateOptions {
@@ -107,7 +134,7 @@ export class FrameProducer implements Disposable {
 
   /** A free frame, with a write bracket open; waits while the consumer holds them all. */
   async acquire(options: { timeout?: number } = {}): Promise<Frame> {
-    if (this.#closed) throw closedError('acquire');
+    if (this.#closed) throw closedError('FrameProducer', 'acquire');
     const timeout = options.timeout === undefined ? undefined : v.integer(options.timeout, 'options.timeout');
     const frame =
       this.#take() ??
@@ -128,21 +155,33 @@ export class FrameProducer implements Disposable {
     return frame;
   }
 
-  /** Ends the write bracket and hands the frame to the consumer. */
+  /**
+   * Imports the fence (if any), ends the write bracket and hands the frame to the consumer.
+   * Until the frame is handed over, a failure changes nothing: a bad `meta`, a fence that
+   * cannot be imported (a memfd pool has no fences; a closed SyncFile) or a closed channel
+   * leave the frame acquired, its write bracket open, to submit again. If sending the
+   * message then fails (the peer is gone, the send queue is full), the frame goes back to
+   * the pool's free frames.
+   */
   async submit(frame: Frame, meta?: unknown, options: SubmitOptions = {}): Promise<void> {
     if (!(frame instanceof Frame)) throw argType('frame', 'a Frame from acquire()', frame);
-    if (this.#closed) throw closedError('submit');
+    const o = v.object<SubmitOptions>(options, 'options');
+    if (this.#closed) throw closedError('FrameProducer', 'submit');
     const slot = this.#slots[frame.index];
     if (slot?.state !== 'acquired' || slot.frame !== frame) {
       throw stateError(
         `submit: frame ${frame.index} (seq ${frame.seq}) is not held by the producer; acquire() it first, and submit it once`,
       );
     }
+    const msg = { t: PROTOCOL, kind: 'frame', index: frame.index, seq: frame.seq, meta } satisfies Msg;
+    encode(0, msg); // throws for a meta that is not JSON-able or too large, before anything changes
+    if (this.#channel.closed) throw new DmaBufError(channelCodes.CHANNEL_CLOSED, 'submit: the channel is closed');
+    // The fence goes in while the bracket is still open: if the import fails, nothing has changed.
+    if (o.fence !== undefined) frame.buffer.importSyncFile(o.fence, 'write');
     frame.buffer.endCpuAccess('write');
-    if (options.fence) frame.buffer.importSyncFile(options.fence, 'write');
     this.#slots[frame.index] = { state: 'submitted', seq: frame.seq };
     try {
-      await this.#channel.send([], { t: PROTOCOL, kind: 'frame', index: frame.index, seq: frame.seq, meta } satisfies Msg);
+      await this.#channel.send([], msg);
     } catch (err) {
       this.#slots[frame.index] = { state: 'free' };
       this.#wake();
@@ -153,7 +192,7 @@ export class FrameProducer implements Disposable {
   /** Releases the buffers (the consumer's imports stay valid until it closes them). */
   close(): void {
     if (this.#closed) return;
-    this.#fail(closedError('acquire'));
+    this.#fail(closedError('FrameProducer', 'acquire'));
   }
 
   [Symbol.dispose](): void {
@@ -179,10 +218,14 @@ export class FrameProducer implements Disposable {
   #message({ buffers, payload }: ChannelMessage): void {
     for (const b of buffers) b.close();
     if (!isMsg(payload) || payload.kind !== 'release') return;
+    if (frameIndex(payload.index, this.count) === null || !Number.isSafeInteger(payload.seq)) {
+      report(this.#channel, malformed('release', payload));
+      return;
+    }
     const slot = this.#slots[payload.index];
-    if (slot?.state !== 'submitted' || slot.seq !== payload.seq) {
-      this.#channel.emit(
-        'messageerror',
+    if (slot.state !== 'submitted' || slot.seq !== payload.seq) {
+      report(
+        this.#channel,
         stateError(`FramePool: the consumer released frame ${payload.index} (seq ${payload.seq}), which it does not hold`),
       );
       return;
@@ -227,13 +270,23 @@ export class ReceivedFrame {
   }
 }
 
+interface Submitted {
+  index: number;
+  seq: number;
+  meta: unknown;
+}
+
 /** The consuming end: gets the buffers once, then frames in submit order. */
 export class FrameConsumer implements Disposable, AsyncIterable<ReceivedFrame> {
   readonly #channel: Channel;
   readonly #buffers: DmaBuf[];
   readonly #held = new Set<number>();
-  #queue: Array<{ index: number; seq: number; meta: unknown }> = [];
-  #waiters: Array<(m: { index: number; seq: number; meta: unknown } | null) => void> = [];
+  #queue: Submitted[] = [];
+  #waiters: Array<(m: Submitted | null) => void> = [];
+  /** Frames submitted and not yet released: queued, being opened by next(), or held. */
+  readonly #submitted = new Set<number>();
+  /** next() calls run one at a time, so frames come out in submit order. */
+  #turn: Promise<void> = Promise.resolve();
   #ended = false;
   #closed = false;
 
@@ -243,11 +296,16 @@ export class FrameConsumer implements Disposable, AsyncIterable<ReceivedFrame> {
     channel.on('message', ({ buffers: extra, payload }: ChannelMessage) => {
       for (const b of extra) b.close();
       if (!isMsg(payload) || payload.kind !== 'frame') return;
-      const f = { index: payload.index, seq: payload.seq, meta: payload.meta };
-      if (f.index < 0 || f.index >= this.#buffers.length || this.#held.has(f.index)) {
-        channel.emit('messageerror', stateError(`FramePool: the producer submitted frame ${f.index}, which the consumer still holds`));
+      if (frameIndex(payload.index, this.#buffers.length) === null || !Number.isSafeInteger(payload.seq)) {
+        report(channel, malformed('frame', payload));
         return;
       }
+      const f: Submitted = { index: payload.index, seq: payload.seq, meta: payload.meta };
+      if (this.#submitted.has(f.index)) {
+        report(channel, stateError(`FramePool: the producer submitted frame ${f.index} again before the consumer released it`));
+        return;
+      }
+      this.#submitted.add(f.index);
       const w = this.#waiters.shift();
       if (w) w(f);
       else this.#queue.push(f);
@@ -276,15 +334,39 @@ export class FrameConsumer implements Disposable, AsyncIterable<ReceivedFrame> {
     return this.#buffers.length;
   }
 
-  /** The next submitted frame, with its fences waited for and a read bracket open; null at the end. */
+  /**
+   * The next submitted frame, with its fences waited for and a read bracket open; null at
+   * the end. `timeout` (ms) bounds the wait for the frame's fences. A frame is never lost:
+   * when the read bracket cannot be opened (ERR_DMABUF_TIMEOUT, the buffer closed) the
+   * frame goes back to the head of the queue and the next call returns it again. Calls
+   * run one at a time, in order.
+   */
   async next(options: { timeout?: number } = {}): Promise<ReceivedFrame | null> {
-    if (this.#closed) throw closedError('next');
-    const f =
-      this.#queue.shift() ??
-      (this.#ended ? null : await new Promise<{ index: number; seq: number; meta: unknown } | null>((r) => this.#waiters.push(r)));
+    const o = v.object<{ timeout?: number }>(options, 'options');
+    const wait = o.timeout === undefined ? {} : { timeout: v.integer(o.timeout, 'options.timeout') };
+    if (this.#closed) throw closedError('FrameConsumer', 'next');
+    const turn = this.#turn;
+    let done!: () => void;
+    this.#turn = new Promise<void>((r) => (done = r));
+    try {
+      await turn;
+      return await this.#next(wait);
+    } finally {
+      done();
+    }
+  }
+
+  async #next(wait: { timeout?: number }): Promise<ReceivedFrame | null> {
+    if (this.#closed) throw closedError('FrameConsumer', 'next');
+    const f = this.#queue.shift() ?? (this.#ended ? null : await new Promise<Submitted | null>((r) => this.#waiters.push(r)));
     if (!f) return null;
     const buf = this.#buffers[f.index];
-    await buf.beginCpuAccessAsync('read', options);
+    try {
+      await buf.beginCpuAccessAsync('read', wait);
+    } catch (err) {
+      this.#queue.unshift(f); // not handed out: the next call gets it again
+      throw err;
+    }
     this.#held.add(f.index);
     return new ReceivedFrame(this, f.index, f.seq, buf, f.meta);
   }
@@ -296,6 +378,7 @@ export class FrameConsumer implements Disposable, AsyncIterable<ReceivedFrame> {
   /** @internal: ReceivedFrame.release(). */
   async giveBack(frame: ReceivedFrame): Promise<void> {
     if (!this.#held.delete(frame.index)) throw stateError(`release: frame ${frame.index} is not held by the consumer`);
+    this.#submitted.delete(frame.index);
     if (this.#closed) return;
     frame.buffer.endCpuAccess('read');
     if (!this.#channel.closed)

@@ -10,7 +10,7 @@ import { fromFd } from '../exporters/from-fd';
 import { native } from '../platform/binding';
 import { closeOnThrow } from '../platform/fds';
 import { DmaBuf } from '../core/dma-buf';
-import { DmaBufError, argType, argValue, closedError, codes } from '../platform/errors';
+import { DmaBufError, argType, argValue, codes } from '../platform/errors';
 import { MemoryOps } from '../exporters/memory';
 import * as v from '../platform/validate';
 
@@ -45,7 +45,7 @@ export type TransferableDmaBuf = TransferableFd | TransferableMemory;
  */
 export function toTransferable(buf: DmaBuf): TransferableDmaBuf {
   if (!(buf instanceof DmaBuf)) throw argType('buf', 'an instance of DmaBuf', buf);
-  if (buf.closed) throw closedError('toTransferable');
+  if (buf.closed) throw new DmaBufError(codes.CLOSED, 'toTransferable: the dma-buf has been released');
   let fd: number | undefined;
   try {
     fd = buf.fd;

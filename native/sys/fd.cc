@@ -31,6 +31,10 @@ int GetSeals(int fd) { return Result(fcntl(fd, F_GET_SEALS)); }
 
 int Ftruncate(int fd, int64_t size) { return Result(ftruncate(fd, size)); }
 
+int Fallocate(int fd, int mode, int64_t offset, int64_t len) {
+  return Result(fallocate(fd, mode, offset, len));
+}
+
 int Open(const char* path, int flags) { return Result(open(path, flags | O_CLOEXEC, 0666)); }
 
 int Close(int fd) {
@@ -98,6 +102,12 @@ int Mmap(int fd, size_t length, int64_t offset, bool writable, void** addr) {
 }
 
 int Munmap(void* addr, size_t length) { return Result(munmap(addr, length)); }
+
+int MapAnonymousOver(void* addr, size_t length) {
+  void* p = mmap(addr, length, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? -errno : 0;
+}
 
 long PageSize() { return sysconf(_SC_PAGESIZE); }
 

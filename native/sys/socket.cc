@@ -1,6 +1,9 @@
 #include "socket.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -61,12 +64,19 @@ bool IsStaleSocket(const char* path, const sockaddr_un& addr, socklen_t len) {
 
 int SocketPair(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | kFlags, 0, fds) < 0 ? -errno : 0; }
 
-int Listen(const char* path, int backlog) {
+int Listen(const char* path, int backlog, unsigned mode) {
   sockaddr_un addr;
   socklen_t len;
   if (const int r = Address(path, &addr, &len); r < 0) return r;
   const int fd = NewSocket();
   if (fd < 0) return fd;
+  // bind gives the file the socket inode's mode less the umask (0755 under umask 022 by
+  // default: anyone could connect). Set the inode's mode first, so the file is never more
+  // open than `mode`, not even for an instant.
+  if (fchmod(fd, mode) < 0) {
+    CloseKeepErrno(fd);
+    return -errno;
+  }
   int r = bind(fd, reinterpret_cast<const sockaddr*>(&addr), len);
   if (r < 0 && errno == EADDRINUSE && IsStaleSocket(path, addr, len)) {
     unlink(path);
@@ -75,6 +85,22 @@ int Listen(const char* path, int backlog) {
   if (r < 0) {
     CloseKeepErrno(fd);
     return -errno;
+  }
+  // bits the umask took from `mode` (a mode wider than 0600 asked for) are added now, still
+  // before listen(2), and never through a symlink put in place of the file.
+  struct stat st;
+  int e = 0;
+  if (lstat(path, &st) < 0) {
+    e = errno;
+  } else if (!S_ISSOCK(st.st_mode)) {
+    e = EEXIST;  // not the file bind made: someone put another in its place; leave it
+  } else if ((st.st_mode & 07777) != mode && fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) < 0) {
+    e = errno;
+    unlink(path);
+  }
+  if (e != 0) {
+    close(fd);
+    return -e;
   }
   if (listen(fd, backlog) < 0) {
     const int e = errno;
@@ -151,6 +177,29 @@ ssize_t Retry(Fn call) {
   }
 }
 
+namespace {
+
+// After recvmsg returned 0 bytes and no fds: was that the end of the stream, or an empty
+// record from a live peer? SEQPACKET answers 0 for both. It is the end only when the peer
+// can send no more (RCV_SHUTDOWN, which poll reports as POLLRDHUP) and no bytes are left
+// queued (SIOCINQ sums the queued records' lengths). Once the peer has shut down its queue
+// is final, so the check cannot race with new records; any empty records it left carry
+// nothing a reader could use, and the kernel closes their fds with the socket.
+// Returns 1 (end of stream), 0 (an empty record), or -errno.
+int AtEnd(int fd) {
+  pollfd p = {fd, POLLRDHUP, 0};
+  int r;
+  do r = poll(&p, 1, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  if (!(p.revents & (POLLRDHUP | POLLHUP))) return 0;
+  int queued = 0;
+  if (ioctl(fd, SIOCINQ, &queued) < 0) return -errno;
+  return queued == 0 ? 1 : 0;
+}
+
+}  // namespace
+
 int64_t SendFds(int fd, const void* data, size_t length, const int* fds, size_t nfds) {
   if (nfds > kMaxFdsPerMessage) return -EINVAL;
   Message m(const_cast<void*>(data), length);
@@ -199,6 +248,12 @@ int RecvFds(int fd, void* data, size_t length, size_t max_fds, Received* out) {
     out->closed = out->fds.size();
     out->fds.clear();
     return -EMSGSIZE;
+  }
+  out->eof = false;
+  if (r == 0 && out->fds.empty() && !out->truncated) {
+    const int end = AtEnd(fd);
+    if (end < 0) return end;
+    out->eof = end == 1;
   }
   return 0;
 }

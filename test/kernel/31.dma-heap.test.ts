@@ -89,7 +89,7 @@ function selftest(heap: string): void {
     assertSysError(() => b.dmaHeapAlloc(heapFd, ONE_MIB, ~(b.constants.O_RDWR | b.constants.O_CLOEXEC) >>> 0, 0), 'EINVAL', -22, 'ioctl');
   });
 
-  it('rounds len up to whole pages; a read-only buffer maps read-only', () => {
+  it('rounds len up to whole pages; a read-only buffer has no view (ERR_DMABUF_READ_ONLY) and copies', () => {
     const b = native();
     const fd = b.dmaHeapAlloc(heapFd, PAGE_SIZE + 1, b.constants.O_RDWR | b.constants.O_CLOEXEC, 0);
     assert.equal(b.fdSize(fd), 2 * PAGE_SIZE);
@@ -99,5 +99,8 @@ function selftest(heap: string): void {
     ro.read(0, copy);
     assert.deepEqual([...copy], [0, 0, 0, 0]);
     assert.throws(() => ro.write(0, copy), { code: 'EACCES' });
+    assert.throws(() => ro.mmap(), { code: 'ERR_DMABUF_READ_ONLY' });
+    using _access = ro.cpuAccess('read');
+    assert.throws(() => ro.kmap(0), { code: 'ERR_DMABUF_READ_ONLY' });
   });
 }

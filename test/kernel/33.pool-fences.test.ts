@@ -1,5 +1,6 @@
 // The frame pool where the kernel gives fences: a frame submitted with a pending device
-// fence reaches the consumer only once the fence signals. VM suite only.
+// fence reaches the consumer only once the fence signals, and a wait that times out keeps
+// the frame. VM suite only.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Channel, FrameConsumer, FrameProducer, openVgem, PAGE_SIZE } from '../../lib';
@@ -40,6 +41,40 @@ for (const exporter of ['udmabuf', 'dma-heap'] as const) {
         assert.equal(f.view()[PAGE_SIZE], 7);
         assert.deepEqual(f.meta, { gpu: true });
         await f.release();
+      } finally {
+        producer.close();
+        consumer.close();
+        a.close();
+        b.close();
+      }
+    });
+
+    it('a fence that does not signal in time: next() rejects with ERR_DMABUF_TIMEOUT and keeps the frame; once it signals, next() returns it', async () => {
+      const [a, bFd] = Channel.pair();
+      const b = Channel.fromFd(bFd, { takeOwnership: true });
+      using vgem = openVgem();
+      const [producer, consumer] = await Promise.all([
+        FrameProducer.create(a, 4 * PAGE_SIZE, { count: 2, exporter }),
+        FrameConsumer.attach(b),
+      ]);
+      try {
+        const frame = await producer.acquire();
+        frame.view().fill(9);
+        using gem = vgem.importDmaBuf(frame.buffer);
+        const fence = vgem.vgemFenceAttach(gem, true);
+        using sf = frame.buffer.exportSyncFile('write');
+        await producer.submit(frame, { late: true }, { fence: sf });
+        await assert.rejects(consumer.next({ timeout: 50 }), { code: 'ERR_DMABUF_TIMEOUT' });
+        await assert.rejects(consumer.next({ timeout: 50 }), { code: 'ERR_DMABUF_TIMEOUT' }, 'still there, still pending');
+        vgem.vgemFenceSignal(fence);
+        const f = await consumer.next({ timeout: 5000 });
+        assert.ok(f);
+        assert.equal(f.seq, frame.seq, 'the frame that timed out, not lost');
+        assert.deepEqual(f.meta, { late: true });
+        assert.equal(f.view()[0], 9);
+        await f.release();
+        const again = await producer.acquire({ timeout: 5000 });
+        await producer.submit(again, null);
       } finally {
         producer.close();
         consumer.close();

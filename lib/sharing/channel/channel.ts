@@ -13,12 +13,13 @@
 //   fails that check is dropped whole, every one of its fds closed, and reported.
 import { EventEmitter } from 'node:events';
 import { fromFd } from '../../exporters/from-fd';
+import { assertCrossProcess } from '../../exporters/memfd-util';
 import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from '../../platform/binding';
 import { closeOnThrow, closeQuietly, withDup } from '../../platform/fds';
 import { DmaBuf } from '../../core/dma-buf';
-import { DmaBufError, argType, codes } from '../../platform/errors';
+import { DmaBufError, argType, codes, illegalConstructor, outOfRange } from '../../platform/errors';
 import * as v from '../../platform/validate';
-import { HEADER, MAX_BUFFERS, MAX_PAYLOAD, channelCodes, decode, encode } from './wire';
+import { HEADER, MAX_BUFFERS, MAX_PAYLOAD, badMessage, decode, encode } from './wire';
 import {
   BATCH,
   UV_DISCONNECT,
@@ -45,15 +46,16 @@ interface Outgoing {
 }
 
 function channelClosed(message: string): DmaBufError {
-  return new DmaBufError(channelCodes.CHANNEL_CLOSED, message);
+  return new DmaBufError(codes.CHANNEL_CLOSED, message);
 }
 
 /** The fd of a buffer to send, with the errors a sender needs. */
 function fdOf(buf: unknown, i: number): number {
   if (!(buf instanceof DmaBuf)) throw argType(`buffers[${i}]`, 'an instance of DmaBuf', buf);
   if (buf.closed) throw new DmaBufError(codes.CLOSED, `send: buffers[${i}] has been released`);
+  let fd: number;
   try {
-    return buf.fd;
+    fd = buf.fd;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== codes.NOT_SUPPORTED) throw err;
     throw new DmaBufError(
@@ -62,6 +64,8 @@ function fdOf(buf: unknown, i: number): number {
         "to share memory with a worker thread, allocate it with { exporter: 'memory', shared: true } and use toTransferable()",
     );
   }
+  assertCrossProcess(fd, `send: buffers[${i}]`);
+  return fd;
 }
 
 /**
@@ -91,8 +95,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
 
   /** @internal Channels come from Channel.pair(), Channel.fromFd(), connect() and listen(). */
   constructor(token: symbol, fd: number, options: ChannelOptions, peer?: PeerCredentials) {
-    if (token !== kCreate)
-      throw new DmaBufError('ERR_ILLEGAL_CONSTRUCTOR', 'Illegal constructor: use Channel.pair(), Channel.fromFd(), connect() or listen()');
+    if (token !== kCreate) throw illegalConstructor('Channel.pair(), Channel.fromFd(), connect() or listen()');
     super();
     this.#b = native();
     this.#hwm = hwmOption(options);
@@ -132,7 +135,11 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const take = v.bool(o.takeOwnership, 'options.takeOwnership', false);
     hwmOption(o);
     native().socketAdopt(fd);
-    return withDup(fd, take, (own) => new Channel(kCreate, own, o));
+    return withDup(fd, take, (own) => {
+      const channel = new Channel(kCreate, own, o);
+      if (take) native().ownFd(own); // this environment's end closes it (worker.terminate())
+      return channel;
+    });
   }
 
   /** The peer's credentials (SO_PEERCRED). For a pair, both ends report the process that made it. */
@@ -174,10 +181,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
       const list: readonly unknown[] = buffers instanceof DmaBuf ? [buffers] : buffers;
       if (!Array.isArray(list)) throw argType('buffers', 'a DmaBuf or an array of DmaBuf', buffers);
       if (list.length > MAX_BUFFERS) {
-        throw new DmaBufError(
-          codes.OUT_OF_RANGE,
-          `The value of "buffers.length" is out of range. It must be <= ${MAX_BUFFERS} (SCM_MAX_FD, fds per message). Received ${list.length}`,
-        );
+        throw outOfRange('buffers.length', `<= ${MAX_BUFFERS} (SCM_MAX_FD, fds per message)`, list.length);
       }
       fds = list.map(fdOf);
       data = encode(list.length, payload);
@@ -199,7 +203,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     if (this.#queue.length >= this.#hwm) {
       return Promise.reject(
         new DmaBufError(
-          channelCodes.QUEUE_FULL,
+          codes.QUEUE_FULL,
           `send: ${this.#queue.length} message(s) already wait for room in the socket (highWaterMark ${this.#hwm}); ` +
             "await earlier sends or wait for 'drain'",
         ),
@@ -333,10 +337,11 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
         continue;
       }
       if (r === null) return;
-      if (r.bytes === 0 && r.fds.length === 0) {
+      if (r.eof) {
         this.#destroy(null); // end of stream: the peer closed and everything it sent is read
         return;
       }
+      // An empty record from a live peer is not the end: #decode reports it (no header).
       let msg: ChannelMessage;
       try {
         msg = this.#decode(r);
@@ -360,13 +365,12 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const buffers: DmaBuf[] = [];
     for (let i = 0; i < fds.length; i++) {
       try {
+        assertCrossProcess(fds[i], 'the fd');
         buffers.push(fromFd(fds[i], { takeOwnership: true }));
       } catch (err) {
         for (const done of buffers) done.close();
         closeQuietly(fds.slice(i));
-        const e = err as Error;
-        e.message = `receive: buffer ${i} of ${fds.length} in a message cannot be imported, so the message was dropped and all its fds closed: ${e.message}`;
-        throw e;
+        throw badMessage(`buffer ${i} of ${fds.length} cannot be imported (${(err as Error).message})`, err);
       }
     }
     return { buffers, payload };

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { native, type NativeBinding, type NativeFdWatcher } from '../../platform/binding';
 import { closeOnThrow, closeQuietly } from '../../platform/fds';
-import { DmaBufError, argType, codes } from '../../platform/errors';
+import { DmaBufError, argType, codes, illegalConstructor } from '../../platform/errors';
 import * as v from '../../platform/validate';
 import { Channel } from './channel';
 import {
@@ -17,6 +17,7 @@ import {
   type ConnectOptions,
   type Handle,
   type ListenOptions,
+  type PeerCredentials,
 } from './socket';
 
 /** A listening socket: 'connection' (Channel), 'refused' (PeerCredentials), 'error', 'close'. */
@@ -33,7 +34,7 @@ export class ChannelServer extends EventEmitter implements Disposable {
 
   /** @internal */
   constructor(token: symbol, path: string, fd: number, options: ListenOptions) {
-    if (token !== kCreate) throw new DmaBufError('ERR_ILLEGAL_CONSTRUCTOR', 'Illegal constructor: use listen()');
+    if (token !== kCreate) throw illegalConstructor('listen()');
     super();
     this.path = path;
     this.#b = native();
@@ -119,19 +120,30 @@ export class ChannelServer extends EventEmitter implements Disposable {
   }
 }
 
+/** The default accept filter: peers running as this process's effective uid, as Wayland and D-Bus admit. */
+function sameUser(): (peer: PeerCredentials) => boolean {
+  const uid = process.geteuid!();
+  return (peer) => peer.uid === uid;
+}
+
 /**
  * Listens on a filesystem path (AF_UNIX SOCK_SEQPACKET). A stale socket file left by a
  * dead server is replaced; a live one gives EADDRINUSE, and no other file is touched.
+ * Safe by default: the socket file is created with `mode` 0o600 (before listen(2), so no
+ * one connects in between), and only peers of this process's effective uid are accepted
+ * unless an `accept` filter says otherwise.
  */
 export function listen(path: string, options: ListenOptions = {}): ChannelServer {
   v.str(path, 'path');
   const o = v.object<ListenOptions>(options, 'options');
   hwmOption(o);
   const backlog = o.backlog === undefined ? 128 : v.integer(o.backlog, 'options.backlog', 1, 65535);
+  const mode = o.mode === undefined ? 0o600 : v.integer(o.mode, 'options.mode', 0, 0o777);
   if (o.accept !== undefined && typeof o.accept !== 'function') throw argType('options.accept', 'a function', o.accept);
   const b = native();
-  const fd = b.socketListen(path, backlog);
-  return closeOnThrow(fd, () => new ChannelServer(kCreate, path, fd, { ...o }));
+  const accept = o.accept ?? sameUser();
+  const fd = b.socketListen(path, backlog, mode);
+  return closeOnThrow(fd, () => new ChannelServer(kCreate, path, fd, { ...o, accept }));
 }
 
 /** Connects to a listening path. Retries (with a growing delay, up to `timeout`) while the backlog is full. */

@@ -1,6 +1,5 @@
 // What channels and servers share: their options, the socket handles and the safety
 // net that closes a socket dropped without close() (or left open by a worker's end).
-import { getSystemErrorName } from 'node:util';
 import type { NativeFdWatcher } from '../../platform/binding';
 import { closeQuietly } from '../../platform/fds';
 import { SafetyNet } from '../../platform/safety-net';
@@ -39,7 +38,15 @@ export interface ChannelFromFdOptions extends ChannelOptions {
 export interface ListenOptions extends ChannelOptions {
   /** listen(2) backlog. Default 128. */
   backlog?: number;
-  /** Decides who may connect, from SO_PEERCRED; a refused connection is closed at once. */
+  /**
+   * Mode of the socket file (connecting needs write permission on it), set before
+   * listen(2). Default 0o600: only this user (and root) can connect.
+   */
+  mode?: number;
+  /**
+   * Decides who may connect, from SO_PEERCRED; a refused connection is closed at once and
+   * reported as 'refused'. Default: only peers running as this process's effective uid.
+   */
   accept?: (peer: PeerCredentials) => boolean;
 }
 
@@ -83,7 +90,7 @@ export function isPeerGone(err: unknown): boolean {
 }
 
 export function errnoError(errno: number, syscall: string, fd: number, detail?: string): NodeJS.ErrnoException {
-  return systemError(getSystemErrorName(errno) as 'EINVAL', { syscall, fd }, detail);
+  return systemError(errno, { syscall, fd }, detail);
 }
 
 export function hwmOption(o: ChannelOptions): number {

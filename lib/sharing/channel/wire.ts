@@ -2,21 +2,18 @@
 // count, flags) and an optional UTF-8 JSON payload, in one SEQPACKET record whose
 // SCM_RIGHTS control message carries the buffers' fds.
 import type { NativeReceived } from '../../platform/binding';
-import { DmaBufError, codes, systemError } from '../../platform/errors';
+import { DmaBufError, argValue, argValueMessage, codes, outOfRangeMessage, systemError } from '../../platform/errors';
 
 /** The most buffers one message can carry: the kernel's SCM_MAX_FD. */
 export const MAX_BUFFERS = 253;
 /** The most bytes a message's payload may take as UTF-8 JSON. */
 export const MAX_PAYLOAD = 64 * 1024;
 
-/** Error codes of channels, beside the library's own (ERR_DMABUF_CLOSED, …). */
+/** @deprecated The channel's codes are in `codes` with all the others; this alias keeps old code working. */
 export const channelCodes = {
-  /** The channel is closed (by you, by the peer, or after an error): send() and queued sends. */
-  CHANNEL_CLOSED: 'ERR_DMABUF_CHANNEL_CLOSED',
-  /** send() found `highWaterMark` messages already waiting for the socket. */
-  QUEUE_FULL: 'ERR_DMABUF_QUEUE_FULL',
-  /** A message that is not a channel message (a foreign peer): dropped, its fds closed. */
-  BAD_MESSAGE: 'ERR_DMABUF_BAD_MESSAGE',
+  CHANNEL_CLOSED: codes.CHANNEL_CLOSED,
+  QUEUE_FULL: codes.QUEUE_FULL,
+  BAD_MESSAGE: codes.BAD_MESSAGE,
 } as const;
 
 /** Bytes of the header. */
@@ -27,8 +24,13 @@ const HAS_PAYLOAD = 1;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-function badMessage(message: string): DmaBufError {
-  return new DmaBufError(channelCodes.BAD_MESSAGE, `receive: ${message}; the message was dropped and its fds closed`);
+/** ERR_DMABUF_BAD_MESSAGE; `cause`: why, when a buffer in it could not be imported. */
+export function badMessage(message: string, cause?: unknown): DmaBufError {
+  return new DmaBufError(
+    codes.BAD_MESSAGE,
+    `receive: ${message}; the message was dropped and its fds closed`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** The record for a message of `count` buffers and `payload` (undefined: none). */
@@ -39,14 +41,12 @@ export function encode(count: number, payload: unknown): Uint8Array {
     try {
       json = JSON.stringify(payload);
     } catch (err) {
-      throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable: ${(err as Error).message}`);
+      throw argValueMessage(`The argument 'payload' must be JSON-serialisable: ${(err as Error).message}`);
     }
-    if (json === undefined)
-      throw new DmaBufError(codes.INVALID_ARG_VALUE, `The "payload" argument must be JSON-serialisable. Received ${typeof payload}`);
+    if (json === undefined) throw argValue('payload', 'JSON-serialisable', payload);
     body = encoder.encode(json);
     if (body.length > MAX_PAYLOAD) {
-      throw new DmaBufError(
-        codes.OUT_OF_RANGE,
+      throw outOfRangeMessage(
         `The value of "payload" is out of range. It must take at most ${MAX_PAYLOAD} bytes as JSON. Received ${body.length} bytes; send large data in a buffer`,
       );
     }
@@ -74,7 +74,11 @@ export function decode(buf: Uint8Array, r: NativeReceived, fd: number): unknown 
   if (r.bytes < HEADER || dv.getUint32(0, true) !== MAGIC) throw badMessage(`a ${r.bytes}-byte message without a channel header arrived`);
   const count = dv.getUint16(4, true);
   if (count !== fds.length) throw badMessage(`the header announces ${count} buffer(s), ${fds.length} fd(s) arrived`);
-  if (dv.getUint16(6, true) & HAS_PAYLOAD) {
+  const flags = dv.getUint16(6, true);
+  // Flags this version does not know mean a format it cannot read: say so, never guess.
+  if (flags & ~HAS_PAYLOAD)
+    throw badMessage(`the header has flags 0x${flags.toString(16)}, of which only 0x${HAS_PAYLOAD.toString(16)} is known`);
+  if (flags & HAS_PAYLOAD) {
     try {
       return JSON.parse(decoder.decode(buf.subarray(HEADER, r.bytes)));
     } catch (err) {
