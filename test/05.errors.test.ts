@@ -30,6 +30,7 @@ import { native } from '../lib/platform/binding';
 import { DMA_BUF_SYNC_READ, hugePageSize } from '../lib/platform/uapi';
 import { errnos, systemError } from '../lib/platform/errors';
 import { errnoError } from '../lib/sharing/channel/socket';
+import { shape, type Shape } from './error-shape';
 import { checkFds, subjects } from './helpers';
 
 const TYPE_ERRORS: readonly string[] = [codes.INVALID_ARG_TYPE, codes.INVALID_ARG_VALUE, codes.ILLEGAL_CONSTRUCTOR];
@@ -328,29 +329,6 @@ function noNative(): Record<string, unknown> {
   const r = spawnSync(process.execPath, [join(__dirname, 'fixtures', 'no-native.js')], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return (noNativeResult = JSON.parse(r.stdout) as Record<string, unknown>);
-}
-
-interface Shape {
-  proto: string;
-  name: string;
-  keys: string[];
-  code?: string;
-  errno?: number;
-  syscall?: string;
-  message: string;
-}
-
-function shape(err: unknown): Shape {
-  const e = err as NodeJS.ErrnoException;
-  return {
-    proto: Object.getPrototypeOf(e) === Error.prototype ? 'Error' : String(e.constructor?.name),
-    name: e.name,
-    keys: Object.keys(e),
-    code: e.code,
-    errno: e.errno,
-    syscall: e.syscall,
-    message: e.message,
-  };
 }
 
 function thrown(fn: () => unknown): unknown {

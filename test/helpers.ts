@@ -32,7 +32,10 @@ export function nobodyCopy(dir: string): { node: string; lib: string } {
   cpSync(dirname(require.resolve('node-gyp-build')), join(dir, 'node_modules/node-gyp-build'), { recursive: true });
   // The addon this process loaded: a local build or the prebuild.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  cpSync((require('node-gyp-build') as { path(d: string): string }).path(root), join(dir, 'build/Release/dmabuf.node'));
+  const addon = (require('node-gyp-build') as { path(d: string): string }).path(root);
+  cpSync(addon, join(dir, 'build/Release/dmabuf.node'));
+  // Also where a child with PREBUILDS_ONLY (the arm64 VM) looks.
+  cpSync(addon, join(dir, `prebuilds/${process.platform}-${process.arch}/dmabuf.node`));
   let node = process.execPath;
   if (!othersCanExecute(node)) cpSync(node, (node = join(dir, 'node')));
   return { node, lib };
