@@ -27,7 +27,7 @@ interface Summary {
   }>;
 }
 
-describe('36 hil-capture example: vivid → dma-bufs → colour-bar check → PNG', () => {
+describe('38 hil-capture example: vivid → dma-bufs → colour-bar check → PNG', () => {
   checkFds();
   const png = join(tmpdir(), `hil-capture-${process.pid}.png`);
   after(() => rmSync(png, { force: true }));
