@@ -3,7 +3,7 @@
 // for ci/vm/vm.js, shipped in the package: it checks the host first, shows a progress line
 // while the kernel downloads and the guest boots, and says how to get what is missing.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { DmaBufError, codes } from '../platform/errors';
 import { EXIT, Progress, fail, parse, usage, type Io } from './common';
@@ -46,15 +46,6 @@ export function projectRoot(from: string): string {
   for (let dir = resolve(from); ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json'))) return dir;
     if (dirname(dir) === dir) return resolve(from);
-  }
-}
-
-/** What the harness at `vmjs` accepts: --arch arrived with the arm64 profiles. */
-export function harnessSupportsArch(vmjs: string): boolean {
-  try {
-    return readFileSync(vmjs, 'utf8').includes("'--arch'");
-  } catch {
-    return false;
   }
 }
 
@@ -116,7 +107,7 @@ export function vm(argv: string[], io: Io): Promise<number> {
       if (values[k] !== undefined && !/^\d+$/.test(values[k]!)) throw usage('vm', `--${k} takes a positive number, not '${values[k]}'`);
     const vmjs = join(PKG_ROOT, 'ci', 'vm', 'vm.js');
     if (!existsSync(vmjs)) throw unavailable(`this dmabuf package has no VM harness (${vmjs} is missing)`);
-    let arch =
+    const arch =
       values.arch === undefined
         ? 'x64'
         : values.arch === 'x86_64' || values.arch === 'amd64'
@@ -125,13 +116,7 @@ export function vm(argv: string[], io: Io): Promise<number> {
             ? 'arm64'
             : values.arch;
     if (!['x64', 'arm64'].includes(arch)) throw usage('vm', `--arch takes x64 or arm64, not '${values.arch}'`);
-    const archArgs: string[] = [];
-    if (values.arch !== undefined) {
-      if (harnessSupportsArch(vmjs)) archArgs.push('--arch', arch);
-      else if (arch !== 'x64')
-        throw unavailable(`this version of the VM harness boots x86-64 guests only; --arch ${arch} needs a newer dmabuf`);
-      else arch = 'x64';
-    }
+    const archArgs = values.arch === undefined ? [] : ['--arch', arch];
     checkHost(arch);
     const root = resolve(values.root ?? projectRoot(process.cwd()));
     const rel = relative(root, PKG_ROOT);
