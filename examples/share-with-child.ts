@@ -38,13 +38,10 @@ function parseSize(arg: string | undefined): number {
   return Number(m[1]) * ({ '': 1, K: 1024, M: MiB, G: 1024 * MiB } as Record<string, number>)[m[2].toUpperCase()];
 }
 
-/** Why 'auto' did not pick udmabuf here, in a few words. */
+/** Why 'auto' did not pick udmabuf here: capabilities() says why, from the kernel config, modules and device nodes. */
 function whyNotUdmabuf(): string {
   const c = capabilities();
-  if (!c.native.loaded) return `the native addon is not loaded (${c.native.error})`;
-  if (!c.udmabuf.present) return 'no /dev/udmabuf (kernel without CONFIG_UDMABUF)';
-  if (!c.udmabuf.accessible) return 'no permission to open /dev/udmabuf';
-  return 'udmabuf is available';
+  return c.why.native ?? c.why.udmabuf ?? 'udmabuf is available';
 }
 
 async function parent(): Promise<number> {

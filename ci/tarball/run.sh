@@ -5,6 +5,8 @@
 #  2. with --ignore-scripts: the prebuild still loads;
 #  3. repacked without prebuilds: install still succeeds (a warning), and the library
 #     runs its `memory` exporter and says why the addon is missing.
+# The `dmabuf` command runs from the installed package: --help, doctor --json, ls --json,
+# vm --help, and bench (not shipped: exit 2); without the addon, doctor exits 1.
 # Also checks the tarball: README links resolve inside it; no source map points outside it.
 # Leaves the tarball's path in $DMABUF_TARBALL_OUT (if set) for the arm64 leg.
 set -euo pipefail
@@ -78,6 +80,27 @@ cat >"$work/app/tsconfig.json" <<'JSON'
 JSON
 (cd "$work/app" && npx tsc -p . && node out/consumer.js)
 
+echo '--- 1b. the dmabuf command, from the installed package'
+app() { (cd "$work/app" && "$@"); }
+app npx --no-install dmabuf --help | grep -q '^usage: dmabuf <command>' || { echo 'npx dmabuf --help failed' >&2; exit 1; }
+rc=0; app npx --no-install dmabuf doctor --json >"$work/doctor.json" || rc=$?
+node -e "
+  const r = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')), rc = Number(process.argv[2]);
+  if (r.schema !== 1 || !r.native.loaded || rc !== (r.verdict === 'dma-buf' ? 0 : 1)) throw new Error('doctor --json: ' + JSON.stringify({ rc, verdict: r.verdict, native: r.native }));
+  console.log('dmabuf doctor --json: exit ' + rc + ', verdict ' + r.verdict + ', auto ' + r.auto);
+" "$work/doctor.json" "$rc"
+app npx --no-install dmabuf ls --json >"$work/ls.json"
+node -e "
+  const s = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8'));
+  if (s.schema !== 1 || !Array.isArray(s.processes) || !Array.isArray(s.buffers) || !(s.scanned > 0)) throw new Error('ls --json: ' + JSON.stringify(s).slice(0, 200));
+  console.log('dmabuf ls --json: ' + s.scanned + ' processes scanned, ' + s.total.buffers + ' dma-bufs');
+" "$work/ls.json"
+app npx --no-install dmabuf vm --help | grep -q '^usage: dmabuf vm' || { echo 'dmabuf vm --help failed' >&2; exit 1; }
+for f in ci/vm/vm.js ci/vm/init.sh ci/vm/README.md; do [[ -f "$work/app/node_modules/dmabuf/$f" ]] || { echo "the package lacks $f (dmabuf vm needs it)" >&2; exit 1; }; done
+rc=0; app npx --no-install dmabuf bench 2>"$work/bench.err" || rc=$?
+[[ $rc == 2 ]] && grep -q 'not part of the npm package' "$work/bench.err" || { cat "$work/bench.err"; echo "dmabuf bench: expected exit 2 saying the benchmarks are not shipped, got $rc" >&2; exit 1; }
+echo 'dmabuf --help, doctor, ls, vm --help and bench (not shipped: exit 2) work from the tarball'
+
 echo '--- 2. install scripts not run (npm 11 default, or --ignore-scripts): the prebuild still loads'
 install_into "$work/app-noscripts" deny --ignore-scripts "$tgz"
 (cd "$work/app-noscripts" && EXPECT_NATIVE=1 node quickstart.cjs)
@@ -96,5 +119,7 @@ grep -q "only the 'memory' exporter is available" "$work/app-bare/install.log" |
   b.close();
   console.log('without addon: exporter memory; why: ' + c.native.error.split('\n')[0]);
 ")
+rc=0; (cd "$work/app-bare" && npx --no-install dmabuf doctor >"$work/doctor-bare.txt") || rc=$?
+[[ $rc == 1 ]] && grep -q 'only the fallback exporters (memory)' "$work/doctor-bare.txt" || { cat "$work/doctor-bare.txt"; echo "dmabuf doctor without the addon: expected exit 1, got $rc" >&2; exit 1; }
 if [[ -n "${DMABUF_TARBALL_OUT:-}" ]]; then cp "$tgz" "$DMABUF_TARBALL_OUT"; fi
 echo 'tarball: all checks passed'

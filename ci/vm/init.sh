@@ -11,6 +11,7 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 ln -s /proc/self/fd /dev/fd 2>/dev/null
+[ -f /dmabuf-vm/config ] && mkdir -p /boot && ln -s /dmabuf-vm/config "/boot/config-$(uname -r)"
 ip link set lo up 2>/dev/null
 
 while read -r m; do

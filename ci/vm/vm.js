@@ -12,7 +12,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const ROOT = path.resolve(__dirname, '..', '..');
+// The tree shared with the guest: this project, or the user's (`dmabuf vm` sets DMABUF_VM_ROOT).
+const ROOT = path.resolve(process.env.DMABUF_VM_ROOT || path.join(__dirname, '..', '..'));
 // Loaded with their dependencies; built-in ones (virtio_pci on 6.12) are skipped.
 const TARGET_MODULES = ['vgem', 'vivid', 'virtio_pci', '9pnet_virtio', '9p'];
 const PASS_ENV = /^(CI|DMABUF_.*|NODE_OPTIONS|FORCE_COLOR|NO_COLOR)$/;
@@ -715,6 +716,8 @@ function runInitrd(base, profile, opts, nonce) {
   const c = new Cpio(extra);
   c.file('/dmabuf-vm/vars', Buffer.from(vars));
   c.file('/dmabuf-vm/cmd', Buffer.from(opts.cmd.map(sq).join(' ') + '\n'));
+  const config = path.join(path.dirname(base), 'config'); // the kernel's .config: init.sh puts it at /boot/config-<release>
+  if (fs.existsSync(config)) c.file('/dmabuf-vm/config', fs.readFileSync(config));
   c.close();
   fs.appendFileSync(file, fs.readFileSync(extra));
   fs.rmSync(extra);

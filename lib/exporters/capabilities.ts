@@ -2,8 +2,10 @@
 import { accessSync, constants as fsc, existsSync, readdirSync } from 'node:fs';
 import { release } from 'node:os';
 import { nativeLoadError, nativeOrNull } from '../platform/binding';
+import { PAGE_SIZE } from '../platform/uapi';
 import { DMA_HEAP_DIR, listHeaps } from './dma-heap';
 import { UDMABUF_PATH, udmabufLimits } from './udmabuf';
+import { explainDrm, explainHeaps, explainUdmabuf, explainVideo, syncFileSupport, systemFacts, type Finding } from './diagnose';
 
 export type BuiltinExporter = 'udmabuf' | 'dma-heap' | 'memfd' | 'memory';
 
@@ -24,6 +26,26 @@ export interface Capabilities {
   exporters: BuiltinExporter[];
   /** What exporter: 'auto' picks here. */
   auto: BuiltinExporter;
+  /** Why 'auto' picks `auto`: what it passed over and why. */
+  autoWhy: string;
+  /** Why each missing capability is missing, with what fixes it; a key only for what is missing. */
+  why: CapabilityReasons;
+  /** How `syncFile` was decided: 'tried' (EXPORT_SYNC_FILE on a real dma-buf, once per process) or 'inferred' (kernel version and config, when no dma-buf can be made here). */
+  syncFileCheck: 'tried' | 'inferred';
+  /** The running kernel's page size (PAGE_SIZE) and Node's architecture (process.arch). */
+  pageSize: number;
+  arch: string;
+}
+
+/** Reasons, by capability; each says why it is missing and what to do. */
+export interface CapabilityReasons {
+  native?: string;
+  udmabuf?: string;
+  heaps?: string;
+  syncFile?: string;
+  externalBuffers?: string;
+  drm?: string;
+  video?: string;
 }
 
 function accessible(path: string): boolean {
@@ -46,35 +68,76 @@ function devices(dir: string, prefix: string): string[] {
   }
 }
 
-function kernelAtLeast(major: number, minor: number): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(release());
-  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
-}
+const said = (f: Finding) => (f.ok ? undefined : f.fix ? `${f.why}; fix: ${f.fix}` : f.why);
 
 export function capabilities(): Capabilities {
   const b = nativeOrNull();
   const linux = process.platform === 'linux';
+  const facts = systemFacts();
   const present = linux && existsSync(UDMABUF_PATH);
   const lim = present ? udmabufLimits() : null;
-  const heaps = listHeaps().map((name) => ({ name, path: `${DMA_HEAP_DIR}/${name}`, accessible: accessible(`${DMA_HEAP_DIR}/${name}`) }));
-  const udmabuf = { present, accessible: present && accessible(UDMABUF_PATH), ...(lim ?? {}) };
+  const heapOpens = new Map(facts.heaps.map((h) => [h.path, h.openable]));
+  const heaps = listHeaps().map((name) => {
+    const path = `${DMA_HEAP_DIR}/${name}`;
+    return { name, path, accessible: heapOpens.get(path) ?? accessible(path) };
+  });
+  const udmabuf = { present, accessible: present && facts.udmabuf.node.openable, ...(lim ?? {}) };
   const exporters: BuiltinExporter[] = [];
   if (b && udmabuf.accessible) exporters.push('udmabuf');
   if (b && heaps.some((h) => h.accessible)) exporters.push('dma-heap');
   if (b) exporters.push('memfd');
   exporters.push('memory');
   const err = nativeLoadError();
+  const nativeWhy = b
+    ? undefined
+    : linux
+      ? `the native addon is not loaded (${err?.message.split('\n')[0] ?? 'not built'})`
+      : `the native addon is Linux-only (this is ${process.platform})`;
+  const sync = linux && b ? syncFileSupport(facts) : { ok: false, check: 'inferred' as const, why: nativeWhy };
+  const externalBuffers = b ? b.externalBuffersAllowed() : true;
+  const found = { udmabuf: explainUdmabuf(facts), heaps: explainHeaps(facts) };
+  const why: CapabilityReasons = {
+    native: nativeWhy && linux ? `${nativeWhy}; fix: npm rebuild dmabuf (needs python3, make and g++)` : nativeWhy,
+    udmabuf: said(found.udmabuf),
+    heaps: said(found.heaps),
+    syncFile: said(sync),
+    externalBuffers: externalBuffers
+      ? undefined
+      : "this runtime forbids external ArrayBuffers (Electron's V8 memory cage, or copy mode forced): mmap() and kmap() are unavailable; read() and write() copy",
+    drm: said(explainDrm(facts)),
+    video: said(explainVideo(facts)),
+  };
+  for (const k of Object.keys(why) as Array<keyof CapabilityReasons>) if (why[k] === undefined) delete why[k];
   return {
     platform: process.platform,
     kernel: release(),
     native: b ? { loaded: true } : { loaded: false, error: err?.message ?? 'not built' },
     udmabuf,
     heaps,
-    syncFile: !!b && linux && kernelAtLeast(6, 0),
-    externalBuffers: b ? b.externalBuffersAllowed() : true,
+    syncFile: sync.ok,
+    externalBuffers,
     drm: devices('/dev/dri', ''),
     video: devices('/dev', 'video'),
     exporters,
     auto: exporters[0],
+    autoWhy: autoWhy(exporters[0], { native: nativeWhy, udmabuf: found.udmabuf.why, heaps: found.heaps.why }, heaps),
+    why,
+    syncFileCheck: sync.check,
+    pageSize: PAGE_SIZE,
+    arch: process.arch,
   };
+}
+
+/** `why` holds the bare reasons (no fixes): 'auto' explains itself in one line. */
+function autoWhy(auto: BuiltinExporter, why: CapabilityReasons, heaps: Capabilities['heaps']): string {
+  if (auto === 'udmabuf') return `udmabuf: ${UDMABUF_PATH} opens, and 'auto' tries it first`;
+  const noUdmabuf = `not udmabuf: ${why.native ?? why.udmabuf}`;
+  if (auto === 'dma-heap') {
+    const heap =
+      ['linux,cma', 'reserved', 'system'].find((h) => heaps.some((x) => x.name === h && x.accessible)) ??
+      heaps.find((h) => h.accessible)?.name;
+    return `dma-heap (heap ${heap}): ${noUdmabuf}`;
+  }
+  if (auto === 'memfd') return `memfd (shared memory with an fd, not a dma-buf): ${noUdmabuf}; not dma-heap: ${why.heaps}`;
+  return `memory (in-process, no fd): ${why.native}`;
 }
