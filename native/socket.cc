@@ -121,9 +121,12 @@ Napi::Value SocketRecv(Info info) {
     throw err;
   }
   Check(env, r, {"recvmsg", nullptr, fd});
+  // Owned before any JS value is made: in a worker being terminated, making one can throw,
+  // and an fd not yet owned would outlive the environment.
+  for (const int f : got.fds) OwnFd(env, f);
   Napi::Array fds = Napi::Array::New(env, got.fds.size());
   for (size_t i = 0; i < got.fds.size(); i++)
-    fds.Set(static_cast<uint32_t>(i), static_cast<double>(OwnFd(env, got.fds[i])));
+    fds.Set(static_cast<uint32_t>(i), static_cast<double>(got.fds[i]));
   Napi::Object o = Napi::Object::New(env);
   o.Set("bytes", static_cast<double>(got.bytes));
   o.Set("fds", fds);
