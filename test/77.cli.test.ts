@@ -136,30 +136,7 @@ describe('77 the dmabuf command', () => {
         const project = mkdtempSync(join(tmpdir(), 'dmabuf-project-'));
         try {
           writeFileSync(join(project, 'package.json'), '{}');
-          mkdirSync(join(project, 'test'));
-          const r = run(
-            [
-              'vm',
-              '--kernel',
-              '6.1',
-              '--append',
-              'udmabuf.size_limit_mb=512',
-              '--timeout',
-              '600',
-              '--',
-              'node',
-              'test/rig.js',
-              '--frames',
-              '3',
-            ],
-            {
-              cli: cli(),
-              cwd: join(project, 'test'),
-            },
-          );
-          assert.equal(r.status, 7, r.stderr);
-          const seen = JSON.parse(r.stdout) as { argv: string[]; root: string };
-          assert.deepEqual(seen.argv, [
+          const passed = [
             '--kernel',
             '6.1',
             '--append',
@@ -171,7 +148,15 @@ describe('77 the dmabuf command', () => {
             'test/rig.js',
             '--frames',
             '3',
-          ]);
+          ];
+          mkdirSync(join(project, 'test'));
+          const r = run(['vm', ...passed], {
+            cli: cli(),
+            cwd: join(project, 'test'),
+          });
+          assert.equal(r.status, 7, r.stderr);
+          const seen = JSON.parse(r.stdout) as { argv: string[]; root: string };
+          assert.deepEqual(seen.argv, passed);
           assert.equal(seen.root, project);
           assert.match(r.stderr, /dmabuf vm: booting linux-image-6\.12/, 'off a terminal, the harness lines are the progress');
           assert.match(r.stderr, /note: dmabuf itself .* is outside the shared tree/);
