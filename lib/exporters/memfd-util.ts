@@ -94,8 +94,8 @@ export function isHugetlb(fd: number): boolean {
  * the pool, and once someone else takes it, the other side's next access through its mapping
  * is SIGBUS. udmabuf with hugetlb is the safe form: the kernel pins those pages.
  */
-export function assertCrossProcess(fd: number, what: string): void {
-  if (!isHugetlb(fd)) return;
+export function assertCrossProcess(fd: number, what: string, fsType = native().fstatfsType(fd)): void {
+  if (fsType !== HUGETLBFS_MAGIC) return;
   throw new DmaBufError(
     codes.UNSAFE_TO_SHARE,
     `${what} is a hugetlb memfd: a process holding it can punch a hole in it, and once the huge page is gone the other ` +

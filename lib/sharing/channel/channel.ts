@@ -10,11 +10,13 @@
 //   sender may close its buffers as soon as send() returns;
 // - every received fd arrives O_CLOEXEC and is imported with fromFd(fd, { takeOwnership }):
 //   size from the fd, a dma-buf or a sealed memfd or nothing. A message any of whose fds
-//   fails that check is dropped whole, every one of its fds closed, and reported.
+//   fails that check is dropped whole, every one of its fds closed, and reported;
+// - with `reuse`, a received fd whose file (inode) an open earlier delivery holds is closed,
+//   and that DmaBuf is delivered again with one more reference (its mapping and view reused).
 import { EventEmitter } from 'node:events';
-import { fromFd } from '../../exporters/from-fd';
+import { fromProbedFd } from '../../exporters/from-fd';
 import { assertCrossProcess } from '../../exporters/memfd-util';
-import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from '../../platform/binding';
+import { native, type NativeBinding, type NativeFdWatcher, type NativeProbe, type NativeReceived } from '../../platform/binding';
 import { closeOnThrow, closeQuietly, withDup } from '../../platform/fds';
 import { DmaBuf } from '../../core/dma-buf';
 import { DmaBufError, argType, codes, illegalConstructor, outOfRange } from '../../platform/errors';
@@ -28,6 +30,7 @@ import {
   closeHandle,
   errnoError,
   hwmOption,
+  reuseOption,
   isPeerGone,
   kCreate,
   sockets,
@@ -68,6 +71,12 @@ function fdOf(buf: unknown, i: number): number {
   return fd;
 }
 
+/** Drops one reference per delivery, last first: with `reuse` a buffer may be in a message
+ *  more than once, or be one the receiver already holds. */
+function dropAll(buffers: readonly DmaBuf[]): void {
+  for (let i = buffers.length - 1; i >= 0; i--) if (!buffers[i].closed) buffers[i].put();
+}
+
 /**
  * One end of a channel. Send with `send(buffers, payload)`; receive with `receive()`,
  * `for await (const msg of channel)`, or 'message' events.
@@ -92,6 +101,10 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
   #peerGone = false;
   #closed = false;
   #recvBuf: Uint8Array | null = null;
+  /** With `reuse`: buffers delivered and maybe still open, by file ("dev:ino"), and how many
+   *  entries there were after the last sweep of closed ones. */
+  readonly #known: Map<string, { buf: WeakRef<DmaBuf>; flags: number }> | null;
+  #knownSwept = 0;
 
   /** @internal Channels come from Channel.pair(), Channel.fromFd(), connect() and listen(). */
   constructor(token: symbol, fd: number, options: ChannelOptions, peer?: PeerCredentials) {
@@ -99,6 +112,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     super();
     this.#b = native();
     this.#hwm = hwmOption(options);
+    this.#known = reuseOption(options) ? new Map() : null;
     this.#peer = Object.freeze(peer ?? this.#b.socketPeerCred(fd));
     this.#watcher = new this.#b.FdWatcher(fd, (status, events) => this.#onReady(status, events));
     this.#handle = { fd, watcher: new WeakRef(this.#watcher) };
@@ -118,6 +132,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
   static pair(options: ChannelOptions = {}): [Channel, number] {
     const o = v.object<ChannelOptions>(options, 'options');
     hwmOption(o);
+    reuseOption(o);
     const b = native();
     const out = new Int32Array(2);
     b.socketPair(out);
@@ -134,6 +149,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const o = v.object<ChannelFromFdOptions>(options, 'options');
     const take = v.bool(o.takeOwnership, 'options.takeOwnership', false);
     hwmOption(o);
+    reuseOption(o);
     native().socketAdopt(fd);
     return withDup(fd, take, (own) => {
       const channel = new Channel(kCreate, own, o);
@@ -265,7 +281,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
    */
   close(): void {
     this.#destroy(null);
-    for (const m of this.#inbox.splice(0)) for (const buf of m.buffers) buf.close();
+    for (const m of this.#inbox.splice(0)) dropAll(m.buffers);
   }
 
   [Symbol.dispose](): void {
@@ -365,15 +381,45 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const buffers: DmaBuf[] = [];
     for (let i = 0; i < fds.length; i++) {
       try {
-        assertCrossProcess(fds[i], 'the fd');
-        buffers.push(fromFd(fds[i], { takeOwnership: true }));
+        const probe = this.#b.probeFd(fds[i]);
+        assertCrossProcess(fds[i], 'the fd', probe.fsType);
+        const known = this.#reuse(probe);
+        if (known) this.#b.close(fds[i]); // the buffer holds the same file already
+        buffers.push(known ?? this.#remember(probe, fromProbedFd(fds[i], probe, true)));
       } catch (err) {
-        for (const done of buffers) done.close();
+        dropAll(buffers);
         closeQuietly(fds.slice(i));
         throw badMessage(`buffer ${i} of ${fds.length} cannot be imported (${(err as Error).message})`, err);
       }
     }
     return { buffers, payload };
+  }
+
+  /** With `reuse`: the open buffer delivered before that holds the same file, with one more reference. */
+  #reuse(p: NativeProbe): DmaBuf | null {
+    if (!this.#known || p.flags < 0) return null;
+    const key = `${p.dev}:${p.ino}`;
+    const entry = this.#known.get(key);
+    const buf = entry?.buf.deref();
+    if (!entry || !buf || buf.closed) {
+      if (entry) this.#known.delete(key);
+      return null;
+    }
+    // The same inode is the same memory; a reopened memfd may differ in access mode, and a
+    // memfd whose seals let it grow may have grown.
+    if ((entry.flags & 3) !== (p.flags & 3) || buf.size !== p.size) return null;
+    return buf.get();
+  }
+
+  #remember(p: NativeProbe, buf: DmaBuf): DmaBuf {
+    const known = this.#known;
+    if (!known) return buf;
+    known.set(`${p.dev}:${p.ino}`, { buf: new WeakRef(buf), flags: p.flags });
+    if (known.size > 2 * this.#knownSwept + 16) {
+      for (const [k, e] of known) if (e.buf.deref()?.closed !== false) known.delete(k);
+      this.#knownSwept = known.size;
+    }
+    return buf;
   }
 
   #deliver(msg: ChannelMessage): void {
