@@ -101,12 +101,14 @@ void RegisterFd(Napi::Env env, Napi::Object exports) {
     Check(info.Env(), sys::FstatfsType(fd, &type), {"fstatfs", nullptr, fd});
     return Num(info, static_cast<double>(type));
   });
-  // probeFd(fd): fcntl, readlink, fstatfs, fstat, seals, size and fdinfo's exp_name in one call
-  // (fromFd). Never throws for the fd itself: `flags` < 0 is -errno (-EBADF: not open), the rest defaults.
+  // probeFd(fd, identityOnly): fcntl, readlink, fstatfs, fstat, seals, size and fdinfo's
+  // exp_name in one call (fromFd); with identityOnly only fcntl and fstat (which file it is). Never throws
+  // for the fd itself: `flags` < 0 is -errno (-EBADF: not open), the rest defaults.
   fn("probeFd", [](Info info) -> Napi::Value {
     const int fd = ArgFd(info[0]);
+    const bool identity = info.Length() > 1 && ArgBool(info[1], "identityOnly");
     sys::Probe p;
-    sys::ProbeFd(fd, &p);
+    sys::ProbeFd(fd, &p, identity);
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
     o.Set("flags", p.flags);

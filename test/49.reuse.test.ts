@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { readFileSync, openSync, closeSync, constants as fsc } from 'node:fs';
 import { Channel, PAGE_SIZE, type DmaBuf, type ChannelOptions } from '../lib';
 import { native } from '../lib/platform/binding';
-import { encode } from '../lib/sharing/channel/wire';
+import { decode, encode } from '../lib/sharing/channel/wire';
 import { checkFds, openFds, subjects } from './helpers';
 import { turnsUntil } from './loop';
 
@@ -166,5 +166,43 @@ describe('49 a buffer that comes back (Channel reuse)', () => {
 
   it('options.reuse must be a boolean', () => {
     assert.throws(() => Channel.pair({ reuse: 1 as unknown as boolean }), { code: 'ERR_INVALID_ARG_TYPE' });
+  });
+});
+
+describe('49 channel wire: the ASCII fast path and the UTF-8 path agree', () => {
+  const roundTrip = (payload: unknown) => {
+    const rec = encode(0, payload);
+    return decode(rec, { bytes: rec.length, fds: [], truncated: false, eof: false }, -1);
+  };
+
+  it('payloads come back equal, ASCII or not, short or long', () => {
+    for (const p of [
+      { t: 'ack', first: 161, last: 178, size: 1 << 20 },
+      'héllo',
+      '😀',
+      '\ud800',
+      'x'.repeat(300),
+      ['é'.repeat(300)],
+      0,
+      null,
+    ]) {
+      assert.deepEqual(roundTrip(p), p);
+    }
+    assert.deepEqual(Array.from(encode(0, 'a').subarray(8)), [0x22, 0x61, 0x22]);
+    assert.deepEqual(Array.from(encode(0, 'é').subarray(8)), [0x22, 0xc3, 0xa9, 0x22]);
+  });
+
+  it('bytes that are not UTF-8 are still refused (ERR_DMABUF_BAD_MESSAGE), short or long', () => {
+    for (const body of [
+      [0x22, 0xff, 0x22],
+      [0x22, ...new Array(300).fill(0x61), 0xc3, 0x22],
+    ]) {
+      const rec = new Uint8Array(8 + body.length);
+      rec.set(encode(0, 0).subarray(0, 8));
+      rec.set(body, 8);
+      assert.throws(() => decode(rec, { bytes: rec.length, fds: [], truncated: false, eof: false }, -1), {
+        code: 'ERR_DMABUF_BAD_MESSAGE',
+      });
+    }
   });
 });

@@ -157,9 +157,14 @@ bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefi
 
 }  // namespace
 
-void ProbeFd(int fd, Probe* out) {
+void ProbeFd(int fd, Probe* out, bool identity_only) {
   out->flags = GetFlags(fd);
   if (out->flags < 0) return;
+  if (identity_only) {
+    if (Fstat(fd, &out->st) < 0) out->st = {};
+    out->size = static_cast<int64_t>(out->st.size);
+    return;
+  }
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   char link[PATH_MAX];

@@ -46,6 +46,7 @@ struct Probe {
   bool has_exp_name = false;
   std::string exp_name;  // the fdinfo line `exp_name:\t<name>`
 };
-void ProbeFd(int fd, Probe* out);
+// identity_only: F_GETFL and fstat alone (which file, its size: st_size of a dma-buf is its size).
+void ProbeFd(int fd, Probe* out, bool identity_only = false);
 
 }  // namespace dmabuf::sys

@@ -52,6 +52,9 @@ function channelClosed(message: string): DmaBufError {
   return new DmaBufError(codes.CHANNEL_CLOSED, message);
 }
 
+/** Buffers already found safe to pass to another process (not hugetlb memfds). */
+const crossProcessOk = new WeakSet<DmaBuf>();
+
 /** The fd of a buffer to send, with the errors a sender needs. */
 function fdOf(buf: unknown, i: number): number {
   if (!(buf instanceof DmaBuf)) throw argType(`buffers[${i}]`, 'an instance of DmaBuf', buf);
@@ -67,7 +70,11 @@ function fdOf(buf: unknown, i: number): number {
         "to share memory with a worker thread, allocate it with { exporter: 'memory', shared: true } and use toTransferable()",
     );
   }
-  assertCrossProcess(fd, `send: buffers[${i}]`);
+  // A buffer's file never changes kind (only udmabuf migrates, and to udmabuf): check it once.
+  if (!crossProcessOk.has(buf)) {
+    assertCrossProcess(fd, `send: buffers[${i}]`);
+    crossProcessOk.add(buf);
+  }
   return fd;
 }
 
@@ -365,7 +372,10 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
         this.#report(err as Error);
         continue;
       }
-      this.#deliver(msg);
+      // uv_poll is level-triggered: more queued messages call back again. Once a waiting
+      // receive() has its message and none waits, go back to the loop instead of asking the
+      // socket once more (after an idle gap that EAGAIN recvmsg costs as much as the read).
+      if (this.#deliver(msg) && this.#waiters.length === 0) return;
     }
   }
 
@@ -381,11 +391,17 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const buffers: DmaBuf[] = [];
     for (let i = 0; i < fds.length; i++) {
       try {
+        // With reuse, which file it is first (two syscalls): one an open delivery holds was
+        // checked when it first came.
+        const known = this.#known && this.#reuse(this.#b.probeFd(fds[i], true));
+        if (known) {
+          this.#b.close(fds[i]);
+          buffers.push(known);
+          continue;
+        }
         const probe = this.#b.probeFd(fds[i]);
         assertCrossProcess(fds[i], 'the fd', probe.fsType);
-        const known = this.#reuse(probe);
-        if (known) this.#b.close(fds[i]); // the buffer holds the same file already
-        buffers.push(known ?? this.#remember(probe, fromProbedFd(fds[i], probe, true)));
+        buffers.push(this.#remember(probe, fromProbedFd(fds[i], probe, true)));
       } catch (err) {
         dropAll(buffers);
         closeQuietly(fds.slice(i));
@@ -422,11 +438,16 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     return buf;
   }
 
-  #deliver(msg: ChannelMessage): void {
+  /** Hands msg to a waiting receive() (true), a 'message' listener or the inbox. */
+  #deliver(msg: ChannelMessage): boolean {
     const waiter = this.#waiters.shift();
-    if (waiter) waiter(msg);
-    else if (!this.#paused && this.#inbox.length === 0 && this.listenerCount('message') > 0) this.emit('message', msg);
+    if (waiter) {
+      waiter(msg);
+      return true;
+    }
+    if (!this.#paused && this.#inbox.length === 0 && this.listenerCount('message') > 0) this.emit('message', msg);
     else this.#inbox.push(msg);
+    return false;
   }
 
   #flushInbox(): void {

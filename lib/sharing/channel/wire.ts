@@ -24,6 +24,30 @@ const HAS_PAYLOAD = 1;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** A short all-ASCII string as bytes, in plain JS (most payloads: a few numbers and words;
+ *  TextEncoder's trip into C++ costs more than the copy), or null. */
+function ascii(s: string): Uint8Array | null {
+  if (s.length > 256) return null;
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return null;
+    out[i] = c;
+  }
+  return out;
+}
+
+/** Short all-ASCII bytes as a string (ASCII is valid UTF-8 as it stands), or null. */
+function fromAscii(b: Uint8Array): string | null {
+  if (b.length > 256) return null;
+  let s = '';
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] > 0x7f) return null;
+    s += String.fromCharCode(b[i]);
+  }
+  return s;
+}
+
 /** ERR_DMABUF_BAD_MESSAGE; `cause`: why, when a buffer in it could not be imported. */
 export function badMessage(message: string, cause?: unknown): DmaBufError {
   return new DmaBufError(
@@ -35,7 +59,7 @@ export function badMessage(message: string, cause?: unknown): DmaBufError {
 
 /** The record for a message of `count` buffers and `payload` (undefined: none). */
 export function encode(count: number, payload: unknown): Uint8Array {
-  let body = new Uint8Array(0);
+  let body: Uint8Array = new Uint8Array(0);
   if (payload !== undefined) {
     let json: string | undefined;
     try {
@@ -44,7 +68,7 @@ export function encode(count: number, payload: unknown): Uint8Array {
       throw argValueMessage(`The argument 'payload' must be JSON-serialisable: ${(err as Error).message}`);
     }
     if (json === undefined) throw argValue('payload', 'JSON-serialisable', payload);
-    body = encoder.encode(json);
+    body = ascii(json) ?? encoder.encode(json);
     if (body.length > MAX_PAYLOAD) {
       throw outOfRangeMessage(
         `The value of "payload" is out of range. It must take at most ${MAX_PAYLOAD} bytes as JSON. Received ${body.length} bytes; send large data in a buffer`,
@@ -80,7 +104,8 @@ export function decode(buf: Uint8Array, r: NativeReceived, fd: number): unknown 
     throw badMessage(`the header has flags 0x${flags.toString(16)}, of which only 0x${HAS_PAYLOAD.toString(16)} is known`);
   if (flags & HAS_PAYLOAD) {
     try {
-      return JSON.parse(decoder.decode(buf.subarray(HEADER, r.bytes)));
+      const body = buf.subarray(HEADER, r.bytes);
+      return JSON.parse(fromAscii(body) ?? decoder.decode(body));
     } catch (err) {
       throw badMessage(`the payload is not JSON (${(err as Error).message})`);
     }
