@@ -500,6 +500,7 @@ export class DmaBuf implements Disposable {
   }
 
   #kunmapAll(): void {
+    if (this.#kmaps.size === 0) return; // no iterator: a bracket allocates nothing
     for (const [p, views] of this.#kmaps) for (const vw of views) this[kOps].kunmap?.(p, vw);
     this.#kmaps.clear();
   }
@@ -530,6 +531,7 @@ export class DmaBuf implements Disposable {
   }
 
   #busy(): number {
+    if (this.#attachments.size === 0) return 0; // no iterator: a bracket allocates nothing
     let n = 0;
     for (const a of this.#attachments) n += a[kTables]();
     return n;
