@@ -451,6 +451,7 @@ export function renderMarkdown(rep: Report): string {
     lines.push(
       'Milliseconds, medians. Round trip: the parent sends the fd, the child gets access, reads the first and the last byte, acknowledges. ' +
         `C and JS rounds take turns, each after the same settle and a ${rep.plan.settleMs} ms idle gap (as between frames); ` +
+        `each JS path first ran ${rep.plan.handoffWarmup} untimed rounds back to back, so its code is optimised as in a long-running program; ` +
         '"back to back" rounds have no gap, on both sides. "new view": the child imports each buffer afresh and maps it (a new ' +
         'mmap() view, closed after the ack); "reuse": Channel { reuse: true } and the child keeps the buffer, so it is recognised ' +
         'by its inode and its mapping and view are reused; "read()": a fresh import, the two bytes copied out.',

@@ -44,6 +44,7 @@ const plan = QUICK
       cmrBlocks: 1,
       cmrPer: 3,
       handoffRounds: 2,
+      handoffWarmup: 20,
       settleMs: 20,
       soakCycles: 2000,
       soakBudgetS: 60,
@@ -59,6 +60,7 @@ const plan = QUICK
         cmrBlocks: 3,
         cmrPer: 3,
         handoffRounds: 5,
+        handoffWarmup: 200,
         settleMs: 100,
         soakCycles: 100_000,
         soakBudgetS: 420,
@@ -73,6 +75,7 @@ const plan = QUICK
         cmrBlocks: 3,
         cmrPer: 7,
         handoffRounds: 15,
+        handoffWarmup: 2000,
         settleMs: 20,
         soakCycles: 100_000,
         soakBudgetS: 300,
@@ -116,7 +119,7 @@ async function measurePath(kind: Kind, cdir: string, soakSize: number, extraSoak
   log('create → mmap → release (4 MiB)…');
   const cmr = await cmrBench(kind, 4 * MiB, cdir, p.cmrIters, p.cmrBlocks, p.cmrPer);
   log('handoff 1, 16, 64, 256 MiB…');
-  const handoff = await handoffBench(kind, SIZES, cdir, p.handoffRounds, p.settleMs, log);
+  const handoff = await handoffBench(kind, SIZES, cdir, p.handoffRounds, p.settleMs, p.handoffWarmup, log);
   log(`soak ${p.soakCycles} cycles of ${soakSize / 1024} KiB…`);
   const s = await soak(kind, soakSize, p.soakCycles, p.soakBudgetS);
   log(soakLine(s));

@@ -703,6 +703,7 @@ export async function handoffBench(
   cdir: string,
   rounds: number,
   settleMs: number,
+  warmup: number,
   log: (s: string) => void,
 ): Promise<HandoffSize[]> {
   const cServer = await CHandoff.start(cdir, kind);
@@ -724,13 +725,18 @@ export async function handoffBench(
         const chRead: number[] = [];
         const cUs: number[] = [];
         const rawMs: number[] = [];
-        // Warm-ups, untimed: C makes its buffer, each JS path runs once.
+        // Warm-ups, untimed: C makes its buffer; each JS path runs `warmup` times back to back at
+        // the first size (a long-running program's JIT state: its code optimised after many
+        // frames), once at the others.
         await cServer.rounds(size, 0);
-        await long.round(buf);
-        await chan.round(buf);
-        await chan.round(buf, 'read');
-        await reuse.round(buf);
-        await rawPeer.round(buf);
+        const n = size === sizes[0] ? warmup : 1;
+        for (let i = 0; i < n; i++) {
+          await chan.round(buf);
+          await chan.round(buf, 'read');
+          await reuse.round(buf);
+          await rawPeer.round(buf);
+          if (i % 10 === 0) await long.round(buf);
+        }
         // One round of each, in turn, every one after the same settle: drift hits all alike.
         for (let r = 0; r < rounds; r++) {
           await settle(settleMs, ...children);
