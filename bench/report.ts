@@ -179,6 +179,9 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
           c_worst_median_ms: r4(w.h.cScmRightsUs.median / 1e3),
           ...Object.fromEntries(r.handoff.map((h) => [`c_${h.size / MiB}mib_median_us`, h.cScmRightsUs.median])),
           ...Object.fromEntries(r.handoff.map((h) => [`js_${h.size / MiB}mib_median_ms`, js(h).median])),
+          ...Object.fromEntries(
+            r.handoff.map((h) => [`bare_addon_over_c_at_${h.size / MiB}mib`, ratio(h.rawAddon, ms(h.cScmRightsUs)).value]),
+          ),
         },
         how,
       };
@@ -454,12 +457,13 @@ export function renderMarkdown(rep: Report): string {
         `each JS path first ran ${rep.plan.handoffWarmup} untimed rounds back to back, so its code is optimised as in a long-running program; ` +
         '"back to back" rounds have no gap, on both sides. "new view": the child imports each buffer afresh and maps it (a new ' +
         'mmap() view, closed after the ack); "reuse": Channel { reuse: true } and the child keeps the buffer, so it is recognised ' +
-        'by its inode and its mapping and view are reused; "read()": a fresh import, the two bytes copied out.',
+        'by its inode and its mapping and view are reused; "read()": a fresh import, the two bytes copied out; ' +
+        '"bare addon": no library, the addon alone (FdWatcher, recvmsg, the mapping kept per inode): the floor for Node.',
       '',
     );
     lines.push(
-      '| size | C | new view | reuse | read() | new view ÷ C | reuse ÷ C | read() ÷ C | C, back to back | new view, b2b | reuse, b2b | reuse ÷ C, b2b |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| size | C | new view | reuse | read() | bare addon | new view ÷ C | reuse ÷ C | read() ÷ C | bare addon ÷ C | C, back to back | new view, b2b | reuse, b2b | reuse ÷ C, b2b |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const h of r.handoff) {
       const c = h.cScmRightsUs.median / 1e3;
@@ -471,9 +475,11 @@ export function renderMarkdown(rep: Report): string {
           fmt(h.channelLongLived.median),
           fmt(h.channelReuse.median),
           fmt(h.channelReadLongLived.median),
+          fmt(h.rawAddon.median),
           fmt(h.channelLongLived.median / c),
           fmt(h.channelReuse.median / c),
           fmt(h.channelReadLongLived.median / c),
+          fmt(h.rawAddon.median / c),
           fmt(cb),
           fmt(h.channelBackToBack.median),
           fmt(h.channelReuseBackToBack.median),
@@ -544,6 +550,7 @@ export function renderMarkdown(rep: Report): string {
       lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, long-lived child, read()`, 'ms', h.channelReadLongLived));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, new view, back to back`, 'ms', h.channelBackToBack));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel { reuse }, back to back`, 'ms', h.channelReuseBackToBack));
+      lines.push(statRow(`${kind} handoff ${size(h.size)}, bare addon, no library`, 'ms', h.rawAddon));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, C SCM_RIGHTS`, 'µs', h.cScmRightsUs));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, C SCM_RIGHTS, back to back`, 'µs', h.cBackToBackUs));
     }
