@@ -144,6 +144,17 @@ describe('41 fromFd probe', () => {
     for (const k of cases) assert.deepEqual(b.probeFd(k.fd), reference(k.fd), k.label);
   });
 
+  it('fdIdentity (what a reuse channel asks first) says F_GETFL, st_dev, st_ino and st_size as the probe does', () => {
+    const out = new Float64Array(4);
+    for (const k of cases) {
+      const p = b.probeFd(k.fd);
+      b.fdIdentity(k.fd, out);
+      const st = p.flags < 0 ? { size: 0 } : b.fstat(k.fd);
+      assert.deepEqual(Array.from(out), [p.flags, p.dev, p.ino, st.size], k.label);
+    }
+    assert.throws(() => b.fdIdentity(0, new Float64Array(3)), { code: 'ERR_INVALID_ARG_TYPE' });
+  });
+
   it("gives fromFd the verdict it gave before (kind, size, or the error and its words), and leaves the caller's fd open", () => {
     for (const k of cases) {
       assert.match(verdict(k.fd), k.expect, k.label);

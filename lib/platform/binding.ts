@@ -163,9 +163,10 @@ export interface NativeBinding {
   fstatfsType(fd: number): number;
   /** fcntl(F_GETFL). */
   getFlags(fd: number): number;
-  /** fromFd's checks in one call: F_GETFL, readlink, fstatfs, fstat, seals, size, fdinfo exp_name.
-   *  With `identityOnly`, F_GETFL and fstat alone (dev, ino, and st_size as `size`); the rest default. */
-  probeFd(fd: number, identityOnly?: boolean): NativeProbe;
+  /** fromFd's checks in one call: F_GETFL, readlink, fstatfs, fstat, seals, size, fdinfo exp_name. */
+  probeFd(fd: number): NativeProbe;
+  /** Which file fd is: out = [F_GETFL or -errno, st_dev, st_ino, st_size]. Makes no object. */
+  fdIdentity(fd: number, out: Float64Array): void;
   /** poll(2) on one fd; returns revents (0 on timeout). Restarts on EINTR. */
   poll(fd: number, events: number, timeoutMs: number): number;
 

@@ -52,6 +52,9 @@ function channelClosed(message: string): DmaBufError {
   return new DmaBufError(codes.CHANNEL_CLOSED, message);
 }
 
+/** fdIdentity's answer for the fd being received: [F_GETFL, st_dev, st_ino, st_size]. */
+const identity = new Float64Array(4);
+
 /** Buffers already found safe to pass to another process (not hugetlb memfds). */
 const crossProcessOk = new WeakSet<DmaBuf>();
 
@@ -393,7 +396,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
       try {
         // With reuse, which file it is first (two syscalls): one an open delivery holds was
         // checked when it first came.
-        const known = this.#known && this.#reuse(this.#b.probeFd(fds[i], true));
+        const known = this.#known && this.#reuse(fds[i]);
         if (known) {
           this.#b.close(fds[i]);
           buffers.push(known);
@@ -411,19 +414,21 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     return { buffers, payload };
   }
 
-  /** With `reuse`: the open buffer delivered before that holds the same file, with one more reference. */
-  #reuse(p: NativeProbe): DmaBuf | null {
-    if (!this.#known || p.flags < 0) return null;
-    const key = `${p.dev}:${p.ino}`;
-    const entry = this.#known.get(key);
+  /** With `reuse`: the open buffer delivered before that holds the same file as fd, with one more reference. */
+  #reuse(fd: number): DmaBuf | null {
+    const id = identity;
+    this.#b.fdIdentity(fd, id);
+    if (id[0] < 0) return null;
+    const key = `${id[1]}:${id[2]}`;
+    const entry = this.#known!.get(key);
     const buf = entry?.buf.deref();
     if (!entry || !buf || buf.closed) {
-      if (entry) this.#known.delete(key);
+      if (entry) this.#known!.delete(key);
       return null;
     }
     // The same inode is the same memory; a reopened memfd may differ in access mode, and a
     // memfd whose seals let it grow may have grown.
-    if ((entry.flags & 3) !== (p.flags & 3) || buf.size !== p.size) return null;
+    if ((entry.flags & 3) !== (id[0] & 3) || buf.size !== id[3]) return null;
     return buf.get();
   }
 
