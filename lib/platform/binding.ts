@@ -55,7 +55,7 @@ export interface NativeProbe {
   dev: number;
   /** F_GET_SEALS (regular files on shmem or hugetlbfs only), or -errno. */
   seals: number;
-  /** lseek(SEEK_END) as fdSize() (those files and dma-bufs only), or -errno. */
+  /** lseek(SEEK_END) as fdSize() (dma-bufs and memfds only), or -errno. */
   size: number;
   /** fdinfo exp_name of a /dmabuf: link on the dma-buf filesystem, or null. */
   expName: string | null;

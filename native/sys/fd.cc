@@ -176,8 +176,9 @@ void ProbeFd(int fd, Probe* out, bool identity_only) {
   const bool dmabuf = StartsWith(out->link, "/dmabuf:") && out->fs_type == 0x444d4142;
   const bool shmem = (out->fs_type == 0x01021994 || out->fs_type == 0x958458f6) && S_ISREG(out->st.mode);
   if (shmem) out->seals = GetSeals(fd);
-  // Only files whose position nobody relies on: FdSize moves it back to 0.
-  if (dmabuf || shmem) out->size = FdSize(fd);
+  // FdSize moves the file position back to 0: only for a dma-buf or a memfd (as fromFd did
+  // before), never for a tmpfs file someone reads.
+  if (dmabuf || (shmem && StartsWith(out->link, "/memfd:"))) out->size = FdSize(fd);
   if (dmabuf) out->has_exp_name = FdInfoValue(fd, "exp_name", &out->exp_name);
 }
 

@@ -35,7 +35,8 @@ long PageSize();
 
 // What fromFd() needs to know about an fd, in one call. Fields a step could not get keep
 // their defaults. Seals are asked only of regular files on shmem or hugetlbfs, the size only of
-// those and of dma-bufs, exp_name (fdinfo) only of a /dmabuf: link on the dma-buf filesystem.
+// memfds (/memfd: links among those) and dma-bufs, exp_name (fdinfo) only of a /dmabuf: link
+// on the dma-buf filesystem.
 struct Probe {
   int flags = 0;           // fcntl(F_GETFL), or -errno (-EBADF: not open; nothing else is filled)
   std::string link;        // readlink /proc/self/fd/<fd>, "" if that failed
