@@ -111,9 +111,9 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
   #peerGone = false;
   #closed = false;
   #recvBuf: Uint8Array | null = null;
-  /** With `reuse`: buffers delivered and maybe still open, by file ("dev:ino"), and how many
-   *  entries there were after the last sweep of closed ones. */
-  readonly #known: Map<string, { buf: WeakRef<DmaBuf>; flags: number }> | null;
+  /** With `reuse`: buffers delivered and maybe still open, by inode (the entry holds the
+   *  device too), and how many entries there were after the last sweep of closed ones. */
+  readonly #known: Map<number, { buf: WeakRef<DmaBuf>; dev: number; flags: number }> | null;
   #knownSwept = 0;
 
   /** @internal Channels come from Channel.pair(), Channel.fromFd(), connect() and listen(). */
@@ -419,23 +419,22 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const id = identity;
     this.#b.fdIdentity(fd, id);
     if (id[0] < 0) return null;
-    const key = `${id[1]}:${id[2]}`;
-    const entry = this.#known!.get(key);
+    const entry = this.#known!.get(id[2]);
     const buf = entry?.buf.deref();
     if (!entry || !buf || buf.closed) {
-      if (entry) this.#known!.delete(key);
+      if (entry) this.#known!.delete(id[2]);
       return null;
     }
-    // The same inode is the same memory; a reopened memfd may differ in access mode, and a
-    // memfd whose seals let it grow may have grown.
-    if ((entry.flags & 3) !== (id[0] & 3) || buf.size !== id[3]) return null;
+    // The same inode on the same device is the same memory; a reopened memfd may differ in
+    // access mode, and a memfd whose seals let it grow may have grown.
+    if (entry.dev !== id[1] || (entry.flags & 3) !== (id[0] & 3) || buf.size !== id[3]) return null;
     return buf.get();
   }
 
   #remember(p: NativeProbe, buf: DmaBuf): DmaBuf {
     const known = this.#known;
     if (!known) return buf;
-    known.set(`${p.dev}:${p.ino}`, { buf: new WeakRef(buf), flags: p.flags });
+    known.set(p.ino, { buf: new WeakRef(buf), dev: p.dev, flags: p.flags });
     if (known.size > 2 * this.#knownSwept + 16) {
       for (const [k, e] of known) if (e.buf.deref()?.closed !== false) known.delete(k);
       this.#knownSwept = known.size;
