@@ -132,6 +132,10 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
   {
     const q = ratio(r.cmr.js, r.cmr.c);
     const raw: Metric['raw'] = { js_median_us: r3(r.cmr.js.median / 1e3), c_median_us: r3(r.cmr.c.median / 1e3), band: q.band };
+    if (r.cmr.bare) {
+      raw.bare_addon_median_us = r3(r.cmr.bare.median / 1e3);
+      raw.bare_addon_over_c = ratio(r.cmr.bare, r.cmr.c).value;
+    }
     if (r.cmr.cOpenEach) {
       raw.c_open_device_each_cycle_median_us = r3(r.cmr.cOpenEach.median / 1e3);
       raw.js_over_c_open_device_each_cycle = ratio(r.cmr.js, r.cmr.cOpenEach).value;
@@ -539,6 +543,7 @@ export function renderMarkdown(rep: Report): string {
     }
     lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, JS`, 'µs', r.cmr.js, 1e3));
     lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, C`, 'µs', r.cmr.c, 1e3));
+    if (r.cmr.bare) lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, bare addon, no library`, 'µs', r.cmr.bare, 1e3));
     if (r.cmr.cOpenEach)
       lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, C opening the device each cycle`, 'µs', r.cmr.cOpenEach, 1e3));
     for (const h of r.handoff) {

@@ -168,6 +168,21 @@ export interface CmrResult {
   c: Stats;
   /** C opening and closing the device every cycle, as the library does (not for memfd). */
   cOpenEach?: Stats;
+  /** memfd only: the same syscalls through the bare addon (no library), with a view: the floor for Node. */
+  bare?: Stats;
+}
+
+/** One memfd cycle through the bare addon: what Node and the addon cost without the library. */
+function bareMemfdCycle(size: number): void {
+  const b = native();
+  const c = b.constants;
+  const fd = b.memfdCreate('dmabuf', c.MFD_CLOEXEC | c.MFD_ALLOW_SEALING);
+  b.ftruncate(fd, size);
+  b.addSeals(fd, c.F_SEAL_SHRINK | c.F_SEAL_GROW | c.F_SEAL_SEAL);
+  const h = b.mmap(fd, size, 0, true);
+  new Uint8Array(b.mapView(h))[0] = 1;
+  b.munmap(h);
+  b.close(fd);
 }
 
 export function cycle(size: number, opts: AllocateOptions): void {
@@ -189,6 +204,7 @@ export async function cmrBench(
   const js: number[] = [];
   const c: number[] = [];
   const cOpenEach: number[] = [];
+  const bare: number[] = [];
   for (let b = 0; b < blocks; b++) {
     if (kind !== 'memfd')
       cOpenEach.push(...runC<{ ns_per_op: number[] }>(cdir, 'cmr', [kind, size, iterations, perBlock, 'open-each']).ns_per_op);
@@ -201,8 +217,21 @@ export async function cmrBench(
       await new Promise((resolve) => setImmediate(resolve));
       if (r >= 0) js.push((nowNs() - t0) / iterations);
     }
+    for (let r = -1; kind === 'memfd' && r < perBlock; r++) {
+      const t0 = nowNs();
+      for (let i = 0; i < iterations; i++) bareMemfdCycle(size);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (r >= 0) bare.push((nowNs() - t0) / iterations);
+    }
   }
-  return { size, iterations, js: stats(js), c: stats(c), ...(cOpenEach.length ? { cOpenEach: stats(cOpenEach) } : {}) };
+  return {
+    size,
+    iterations,
+    js: stats(js),
+    c: stats(c),
+    ...(cOpenEach.length ? { cOpenEach: stats(cOpenEach) } : {}),
+    ...(bare.length ? { bare: stats(bare) } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------
