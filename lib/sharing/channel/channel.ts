@@ -398,8 +398,8 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
         // checked when it first came.
         const known = this.#known && this.#reuse(fds[i]);
         if (known) {
-          this.#b.close(fds[i]);
           buffers.push(known);
+          closeQuietly([fds[i]]); // the buffer holds the same file already
           continue;
         }
         const probe = this.#b.probeFd(fds[i]);
