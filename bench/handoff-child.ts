@@ -11,7 +11,12 @@
 //   handoff-child.js channel    long-lived, over the library's Channel (SCM_RIGHTS) on fd 3:
 //                               says ready, then for every message mmaps the buffer it carries
 //                               (or, when the payload says { via: 'read' }, uses read()), reads
-//                               the first and the last byte, acknowledges on the channel.
+//                               the first and the last byte, acknowledges on the channel, then
+//                               closes the buffer.
+//   handoff-child.js channel-reuse  the same over a Channel with { reuse: true }, keeping one
+//                               reference per buffer: a buffer that comes back is the same
+//                               DmaBuf, its mapping and view reused (the README's advice).
+//   handoff-child.js raw        the floor: the bare addon, no library (see raw() below).
 const tBoot = process.hrtime.bigint();
 
 import type { DmaBuf } from '../lib';
@@ -82,30 +87,32 @@ function longLived(): void {
   void send({ t: 'ready' });
 }
 
-/** The part of lib/channel's Channel this benchmark uses (looked up at run time: see suites.ts). */
-interface ChannelLike {
-  send(buffers: DmaBuf | readonly DmaBuf[], payload?: unknown): Promise<void>;
-  receive(): Promise<{ buffers: DmaBuf[]; payload: unknown } | null>;
-  close(): void;
-}
-
-async function channel(): Promise<void> {
+async function channel(reuse: boolean): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { Channel } = require('../lib') as { Channel: { fromFd(fd: number, o: { takeOwnership: boolean }): ChannelLike } };
-  const ch = Channel.fromFd(3, { takeOwnership: true });
+  const { Channel } = require('../lib') as typeof import('../lib');
+  const ch = Channel.fromFd(3, { takeOwnership: true, reuse });
+  /** With reuse: one reference kept per buffer, so one that comes back is recognised. */
+  const kept = new Set<DmaBuf>();
   await ch.send([], { t: 'ready' });
   for (;;) {
     const m = await ch.receive();
     if (m === null) break;
-    if ((m.payload as { gc?: boolean }).gc) {
+    const p = m.payload as { gc?: boolean; drop?: boolean; via?: string };
+    if (p.gc) {
       gc();
       await ch.send([], { t: 'gc' });
+      continue;
+    }
+    if (p.drop) {
+      for (const b of kept) b.close();
+      kept.clear();
+      await ch.send([], { t: 'dropped' });
       continue;
     }
     const buf = m.buffers[0];
     let first: number;
     let last: number;
-    if ((m.payload as { via?: string }).via === 'read') {
+    if (p.via === 'read') {
       // read(): copies through the addon's own mapping, no ArrayBuffer over the whole buffer
       const one = new Uint8Array(1);
       buf.read(0, one);
@@ -117,18 +124,64 @@ async function channel(): Promise<void> {
       first = view[0];
       last = view[view.length - 1];
     }
-    await ch.send([], { t: 'ack', first, last, size: buf.size, tRead: t() });
-    buf.close();
+    await ch.send([], { t: 'ack', first, last, size: buf.size });
+    if (!reuse) buf.close();
+    else if (kept.has(buf))
+      buf.put(); // it came back: drop this delivery's reference, keep ours
+    else kept.add(buf);
   }
   ch.close();
+}
+
+/** The floor: the same round with the bare addon and no library (no object model, no channel
+ *  protocol): an FdWatcher on fd 3, recvmsg, the mapping kept per inode, two bytes back. */
+function raw(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { native } = require('../lib/platform/binding') as typeof import('../lib/platform/binding');
+  const b = native();
+  b.socketAdopt(3);
+  const msg = new Uint8Array(64);
+  const ack = new Uint8Array(2);
+  const views = new Map<number, { handle: number; view: Uint8Array }>();
+  const w = new b.FdWatcher(3, () => {
+    for (;;) {
+      const r = b.socketRecv(3, msg, 4);
+      if (r === null) return;
+      if (r.eof) {
+        w.close();
+        return;
+      }
+      const fd = r.fds[0];
+      const st = b.fstat(fd);
+      let kept = views.get(st.ino);
+      if (!kept) {
+        if (msg[0] === 1) {
+          // a new size: let go of the old mappings
+          for (const k of views.values()) b.munmap(k.handle);
+          views.clear();
+        }
+        const handle = b.mmap(fd, st.size, 0, true);
+        kept = { handle, view: new Uint8Array(b.mapView(handle)) };
+        views.set(st.ino, kept);
+      }
+      const view = kept.view;
+      b.close(fd);
+      ack[0] = view[0];
+      ack[1] = view[view.length - 1];
+      b.socketSend(3, ack, []);
+    }
+  });
+  w.start(1);
 }
 
 const mode = process.argv[2];
 if (mode === 'spawn-fd') void spawnFd();
 else if (mode === 'spawn-ipc') spawnIpc();
 else if (mode === 'long') longLived();
-else if (mode === 'channel') void channel();
+else if (mode === 'channel') void channel(false);
+else if (mode === 'channel-reuse') void channel(true);
+else if (mode === 'raw') raw();
 else {
-  console.error(`handoff-child: unknown mode '${mode}' (spawn-fd, spawn-ipc, long)`);
+  console.error(`handoff-child: unknown mode '${mode}' (spawn-fd, spawn-ipc, long, channel, channel-reuse, raw)`);
   process.exit(2);
 }

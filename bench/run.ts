@@ -44,7 +44,7 @@ const plan = QUICK
       cmrBlocks: 1,
       cmrPer: 3,
       handoffRounds: 2,
-      cHandoffRounds: 3,
+      handoffWarmup: 20,
       settleMs: 20,
       soakCycles: 2000,
       soakBudgetS: 60,
@@ -60,7 +60,7 @@ const plan = QUICK
         cmrBlocks: 3,
         cmrPer: 3,
         handoffRounds: 5,
-        cHandoffRounds: 21,
+        handoffWarmup: 200,
         settleMs: 100,
         soakCycles: 100_000,
         soakBudgetS: 420,
@@ -74,8 +74,8 @@ const plan = QUICK
         cmrIters: 200,
         cmrBlocks: 3,
         cmrPer: 7,
-        handoffRounds: 10,
-        cHandoffRounds: 31,
+        handoffRounds: 15,
+        handoffWarmup: 2000,
         settleMs: 20,
         soakCycles: 100_000,
         soakBudgetS: 300,
@@ -119,7 +119,7 @@ async function measurePath(kind: Kind, cdir: string, soakSize: number, extraSoak
   log('create → mmap → release (4 MiB)…');
   const cmr = await cmrBench(kind, 4 * MiB, cdir, p.cmrIters, p.cmrBlocks, p.cmrPer);
   log('handoff 1, 16, 64, 256 MiB…');
-  const handoff = await handoffBench(kind, SIZES, cdir, p.handoffRounds, p.cHandoffRounds, p.settleMs, log);
+  const handoff = await handoffBench(kind, SIZES, cdir, p.handoffRounds, p.settleMs, p.handoffWarmup, log);
   log(`soak ${p.soakCycles} cycles of ${soakSize / 1024} KiB…`);
   const s = await soak(kind, soakSize, p.soakCycles, p.soakBudgetS);
   log(soakLine(s));
@@ -148,6 +148,7 @@ function environment(cc: string): Report['environment'] {
     kernel: release(),
     cpu: cpuModel(),
     cpus: cpus().length,
+    pinnedTo: process.env.DMABUF_BENCH_PINNED === '1' ? allowedCpus() : null,
     emulated: IN_GUEST ? 'QEMU TCG (software CPU emulation): absolute times are distorted, ratios are what count' : null,
     cc,
     udmabufSizeLimitMb: caps.udmabuf.sizeLimitMb ?? null,
@@ -236,8 +237,47 @@ function kernel(): number {
   return r.status ?? 1;
 }
 
+/** The CPUs this process may run on (/proc/self/status Cpus_allowed_list), e.g. "0-1". */
+export function allowedCpus(): string {
+  return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 'unknown';
+}
+
+/**
+ * Runs this mode again under taskset, on one CPU, so that every process of the run (the C
+ * baselines, the Node children, their children) shares it: on these machines two vCPUs
+ * differ by 35–55 % on syscall-heavy work, which would otherwise decide the ratios.
+ * DMABUF_BENCH_CPU picks the CPU (default: the last one allowed); 'none' runs unpinned.
+ * Returns the exit status, or null when this process should run the benchmarks itself.
+ */
+function pinSelf(mode: string): number | null {
+  if (process.env.DMABUF_BENCH_PINNED === '1' || process.env.DMABUF_BENCH_CPU === 'none') return null;
+  const last = Number(/(\d+)$/.exec(allowedCpus())?.[1] ?? 0);
+  const cpu = Number(process.env.DMABUF_BENCH_CPU ?? last);
+  const mask = (2 ** cpu).toString(16);
+  // util-linux taskset, or busybox's (the VM has only busybox); both take a hex mask.
+  const taskset = [['taskset'], ['busybox', 'taskset']].find(([cmd, ...pre]) => spawnSync(cmd, [...pre, mask, 'true']).status === 0);
+  if (!taskset) {
+    log('no taskset here: running unpinned (the ratios may then mix two CPUs)');
+    return null;
+  }
+  const [cmd, ...pre] = taskset;
+  log(`pinning the run to CPU ${cpu}: ${[cmd, ...pre].join(' ')} ${mask} node … ${mode}`);
+  const r = spawnSync(cmd, [...pre, mask, process.execPath, ...process.execArgv, __filename, mode], {
+    stdio: 'inherit',
+    env: { ...process.env, DMABUF_BENCH_PINNED: '1' },
+  });
+  return r.status ?? 1;
+}
+
 async function main(): Promise<void> {
   const mode = process.argv[2];
+  if (mode === 'host' || mode === 'guest') {
+    const status = pinSelf(mode);
+    if (status !== null) {
+      process.exitCode = status;
+      return;
+    }
+  }
   if (mode === 'host') await host();
   else if (mode === 'guest') await guest();
   else if (mode === 'kernel') process.exitCode = kernel();

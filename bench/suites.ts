@@ -3,8 +3,8 @@
 // alternate (C, JS, C, JS, …) so that drift in the machine hits both alike.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { allocate, type AllocateOptions, type DmaBuf } from '../lib';
-import { native } from '../lib/platform/binding';
+import { Channel, allocate, type AllocateOptions, type DmaBuf } from '../lib';
+import { native, type NativeFdWatcher } from '../lib/platform/binding';
 import { DMA_BUF_SYNC_END, DMA_BUF_SYNC_RW, DMA_BUF_SYNC_START } from '../lib/platform/uapi';
 import { fdCount, fullGc, MiB, nowNs, rssMiB, runC, sleep, stats, type Kind, type Stats } from './common';
 
@@ -168,6 +168,21 @@ export interface CmrResult {
   c: Stats;
   /** C opening and closing the device every cycle, as the library does (not for memfd). */
   cOpenEach?: Stats;
+  /** memfd only: the same syscalls through the bare addon (no library), with a view: the floor for Node. */
+  bare?: Stats;
+}
+
+/** One memfd cycle through the bare addon: what Node and the addon cost without the library. */
+function bareMemfdCycle(size: number): void {
+  const b = native();
+  const c = b.constants;
+  const fd = b.memfdCreate('dmabuf', c.MFD_CLOEXEC | c.MFD_ALLOW_SEALING);
+  b.ftruncate(fd, size);
+  b.addSeals(fd, c.F_SEAL_SHRINK | c.F_SEAL_GROW | c.F_SEAL_SEAL);
+  const h = b.mmap(fd, size, 0, true);
+  new Uint8Array(b.mapView(h))[0] = 1;
+  b.munmap(h);
+  b.close(fd);
 }
 
 export function cycle(size: number, opts: AllocateOptions): void {
@@ -189,20 +204,34 @@ export async function cmrBench(
   const js: number[] = [];
   const c: number[] = [];
   const cOpenEach: number[] = [];
+  const bare: number[] = [];
   for (let b = 0; b < blocks; b++) {
     if (kind !== 'memfd')
       cOpenEach.push(...runC<{ ns_per_op: number[] }>(cdir, 'cmr', [kind, size, iterations, perBlock, 'open-each']).ns_per_op);
     c.push(...runC<{ ns_per_op: number[] }>(cdir, 'cmr', [kind, size, iterations, perBlock]).ns_per_op);
     for (let r = -1; r < perBlock; r++) {
-      // Between rounds, untimed, the event loop turns, as in any program between frames
-      // (Node frees an external ArrayBuffer's bookkeeping in a setImmediate callback).
-      await new Promise((resolve) => setImmediate(resolve));
       const t0 = nowNs();
       for (let i = 0; i < iterations; i++) cycle(size, opts);
+      // Timed too: the event loop turns once per round, as in any program between frames, and
+      // Node frees each external ArrayBuffer's bookkeeping then (a setImmediate callback).
+      await new Promise((resolve) => setImmediate(resolve));
       if (r >= 0) js.push((nowNs() - t0) / iterations);
     }
+    for (let r = -1; kind === 'memfd' && r < perBlock; r++) {
+      const t0 = nowNs();
+      for (let i = 0; i < iterations; i++) bareMemfdCycle(size);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (r >= 0) bare.push((nowNs() - t0) / iterations);
+    }
   }
-  return { size, iterations, js: stats(js), c: stats(c), ...(cOpenEach.length ? { cOpenEach: stats(cOpenEach) } : {}) };
+  return {
+    size,
+    iterations,
+    js: stats(js),
+    c: stats(c),
+    ...(cOpenEach.length ? { cOpenEach: stats(cOpenEach) } : {}),
+    ...(bare.length ? { bare: stats(bare) } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -480,35 +509,21 @@ export class LongLived {
   }
 }
 
-/** The part of lib/channel's Channel used here; looked up at run time, as it is newer than this benchmark. */
-interface ChannelLike {
-  send(buffers: DmaBuf | readonly DmaBuf[], payload?: unknown): Promise<void>;
-  receive(): Promise<{ buffers: DmaBuf[]; payload: unknown } | null>;
-  close(): void;
-}
-interface ChannelClass {
-  pair(): [ChannelLike, number];
-}
-
-/** The library's SCM_RIGHTS channel, or why it cannot be used. */
-export function channelClass(): ChannelClass | string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const C = (require('../lib') as { Channel?: ChannelClass }).Channel;
-  if (!C || typeof C.pair !== 'function') return 'the library has no Channel.pair() (lib/channel.ts)';
-  return C;
-}
-
-/** A long-lived child (spawned once, not timed) on the other end of a Channel.pair(). */
+/** A long-lived child (spawned once, not timed) on the other end of a Channel.pair().
+ *  'channel': the child imports every buffer afresh and closes it after the ack (a new
+ *  mapping and a new view each round). 'channel-reuse': both ends use { reuse: true } and the
+ *  child keeps one reference per buffer, so a buffer that comes back is the same DmaBuf with
+ *  its mapping and view: what the README recommends for buffers that come back. */
 export class LongLivedChannel {
   private constructor(
-    readonly ch: ChannelLike,
+    readonly ch: Channel,
     readonly child: ChildProcess,
     readonly exited: Promise<number | null>,
   ) {}
 
-  static async start(C: ChannelClass): Promise<LongLivedChannel> {
-    const [ch, theirs] = C.pair();
-    const child = spawn(process.execPath, ['--expose-gc', CHILD, 'channel'], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
+  static async start(mode: 'channel' | 'channel-reuse'): Promise<LongLivedChannel> {
+    const [ch, theirs] = Channel.pair({ reuse: mode === 'channel-reuse' });
+    const child = spawn(process.execPath, ['--expose-gc', CHILD, mode], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
     native().close(theirs);
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     const m = await ch.receive();
@@ -518,9 +533,18 @@ export class LongLivedChannel {
 
   /** Untimed, between rounds: the child collects its garbage. */
   async gc(): Promise<void> {
-    await this.ch.send([], { gc: true });
+    await this.#ask({ gc: true }, 'gc');
+  }
+
+  /** Untimed, after the last round of a size: the reuse child lets go of the buffers it keeps. */
+  async drop(): Promise<void> {
+    await this.#ask({ drop: true }, 'dropped');
+  }
+
+  async #ask(payload: object, answer: string): Promise<void> {
+    await this.ch.send([], payload);
     const m = await this.ch.receive();
-    if ((m?.payload as Ack | undefined)?.t !== 'gc') throw new Error(`channel child said ${JSON.stringify(m?.payload)}`);
+    if ((m?.payload as Ack | undefined)?.t !== answer) throw new Error(`channel child said ${JSON.stringify(m?.payload)}`);
   }
 
   /** Sends the buffer (its fd, SCM_RIGHTS); ms until the child's ack arrives on the channel.
@@ -538,6 +562,119 @@ export class LongLivedChannel {
   async stop(): Promise<void> {
     this.ch.close();
     await this.exited;
+  }
+}
+
+/** The other end of the bare-addon child (handoff-child.js raw): what Node and the addon alone
+ *  cost for the same round (the child keeps its mapping per inode, as reuse does). */
+export class RawPeer {
+  readonly #b = native();
+  readonly #watcher: NativeFdWatcher;
+  readonly #msg = new Uint8Array(8);
+  readonly #ack = new Uint8Array(8);
+  #waiter: (() => void) | null = null;
+  #lastSize = 0;
+
+  private constructor(
+    readonly fd: number,
+    readonly child: ChildProcess,
+  ) {
+    this.#watcher = new this.#b.FdWatcher(fd, () => {
+      const r = this.#b.socketRecv(fd, this.#ack, 0);
+      if (r === null || r.eof) return;
+      const w = this.#waiter;
+      this.#waiter = null;
+      w?.();
+    });
+    this.#watcher.start(1);
+  }
+
+  static start(): RawPeer {
+    const b = native();
+    const out = new Int32Array(2);
+    b.socketPair(out);
+    const child = spawn(process.execPath, [CHILD, 'raw'], { stdio: ['ignore', 'inherit', 'inherit', out[1]] });
+    b.close(out[1]);
+    b.socketAdopt(out[0]);
+    return new RawPeer(out[0], child);
+  }
+
+  async gc(): Promise<void> {}
+
+  /** ms from sending the fd to the two bytes coming back. */
+  async round(buf: DmaBuf): Promise<number> {
+    const acked = new Promise<void>((resolve) => (this.#waiter = resolve));
+    this.#msg[0] = buf.size === this.#lastSize ? 0 : 1;
+    this.#lastSize = buf.size;
+    const t0 = nowNs();
+    this.#b.socketSend(this.fd, this.#msg, [buf.fd]);
+    await acked;
+    const t1 = nowNs();
+    if (this.#ack[0] !== FIRST || this.#ack[1] !== LAST) throw new Error(`raw child answered ${this.#ack[0]}, ${this.#ack[1]}`);
+    return (t1 - t0) / 1e6;
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.#watcher.close();
+    this.#b.close(this.fd);
+    await exited;
+  }
+}
+
+/** bench/c/handoff.c as a server, so that its rounds interleave with the JS rounds and get the
+ *  same idle gaps: "<size> <rounds>" in, the µs of each round (back to back) out. */
+export class CHandoff {
+  readonly #lines: string[] = [];
+  #waiter: ((line: string) => void) | null = null;
+  #failed: Error | null = null;
+
+  private constructor(readonly child: ChildProcess) {
+    let pending = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
+      pending += d;
+      let i: number;
+      while ((i = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, i);
+        pending = pending.slice(i + 1);
+        if (this.#waiter) {
+          const w = this.#waiter;
+          this.#waiter = null;
+          w(line);
+        } else this.#lines.push(line);
+      }
+    });
+    child.on('exit', (code) => {
+      this.#failed = new Error(`handoff.c exited (${code})`);
+    });
+  }
+
+  static async start(cdir: string, kind: Kind): Promise<CHandoff> {
+    const c = new CHandoff(spawn(join(cdir, 'handoff'), [kind, 'serve'], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    const first = await c.#next();
+    if (first !== 'ready') throw new Error(`handoff.c said '${first}'`);
+    return c;
+  }
+
+  #next(): Promise<string> {
+    const l = this.#lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    if (this.#failed) return Promise.reject(this.#failed);
+    return new Promise((resolve) => (this.#waiter = resolve));
+  }
+
+  /** `n` rounds back to back at `size` (a new size first makes its buffer and warms up, untimed); µs each. */
+  async rounds(size: number, n: number): Promise<number[]> {
+    this.child.stdin!.write(`${size} ${n}\n`);
+    const line = await this.#next();
+    return line === '' ? [] : line.split(' ').map(Number);
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.stdin!.end();
+    await exited;
   }
 }
 
@@ -560,21 +697,32 @@ export interface HandoffSize {
   fdBracketUs: Stats;
   /** Long-lived child, bytes over IPC: send → ack, ms. */
   ipcLongLived: Stats;
-  /** Long-lived child, the buffer's fd over the library's Channel (SCM_RIGHTS), read through mmap(): send → ack, ms. */
-  channelLongLived?: Stats;
-  /** The same, the child reading with read() instead of a view. */
-  channelReadLongLived?: Stats;
-  /** Channel with mmap(), rounds back to back (no idle gap between them, so no wake-up from idle). */
-  channelBackToBack?: Stats;
-  /** C: long-lived forked child, fd over SCM_RIGHTS: send → ack, µs. */
+  /** Long-lived child, the buffer's fd over the library's Channel (SCM_RIGHTS), imported afresh
+   *  and read through a new mmap() view each round: send → ack, ms. */
+  channelLongLived: Stats;
+  /** The same with { reuse: true }: the child keeps the buffer, so after the first round it is
+   *  recognised by its inode and its mapping and view are reused, ms. */
+  channelReuse: Stats;
+  /** Imported afresh, the child reading with read() instead of a view, ms. */
+  channelReadLongLived: Stats;
+  /** Imported afresh with mmap(), rounds back to back (no idle gap, so no wake-up from idle), ms. */
+  channelBackToBack: Stats;
+  /** With reuse, back to back, ms. */
+  channelReuseBackToBack: Stats;
+  /** The floor: the bare addon on both sides (no library), the child keeping its mapping, ms. */
+  rawAddon: Stats;
+  /** C: long-lived forked child, fd over SCM_RIGHTS, rounds interleaved with the JS rounds and
+   *  the same idle gaps: send → ack, µs. */
   cScmRightsUs: Stats;
+  /** C, back to back, µs. */
+  cBackToBackUs: Stats;
 }
 
 /** Untimed, between rounds: clean heaps here and in the long-lived children (no garbage of
  *  the last round for fork to copy or a GC to meet), then an idle pause. */
-async function settle(ms: number, ...children: Array<{ gc(): Promise<void> } | null>): Promise<void> {
+async function settle(ms: number, ...children: Array<{ gc(): Promise<void> }>): Promise<void> {
   fullGc();
-  for (const c of children) await c?.gc();
+  for (const c of children) await c.gc();
   await sleep(ms);
 }
 
@@ -583,15 +731,16 @@ export async function handoffBench(
   sizes: number[],
   cdir: string,
   rounds: number,
-  cRounds: number,
   settleMs: number,
+  warmup: number,
   log: (s: string) => void,
 ): Promise<HandoffSize[]> {
-  const c = runC<Record<string, number[]>>(cdir, 'handoff', [kind, cRounds, settleMs * 1000, ...sizes]);
+  const cServer = await CHandoff.start(cdir, kind);
   const long = await LongLived.start();
-  const C = channelClass();
-  if (typeof C === 'string') log(`  no channel transport: ${C}`);
-  const chan = typeof C === 'string' ? null : await LongLivedChannel.start(C);
+  const chan = await LongLivedChannel.start('channel');
+  const reuse = await LongLivedChannel.start('channel-reuse');
+  const rawPeer = RawPeer.start();
+  const children = [long, chan, reuse];
   const out: HandoffSize[] = [];
   try {
     for (const size of sizes) {
@@ -601,35 +750,53 @@ export async function handoffBench(
         const ipc: SpawnRound[] = [];
         const ll: number[] = [];
         const ch: number[] = [];
+        const chReuse: number[] = [];
         const chRead: number[] = [];
-        const chB2b: number[] = [];
-        await spawnRound(buf, 'fd'); // warm-up: page cache of node and the scripts
-        for (let r = 0; r < rounds; r++) {
-          await settle(settleMs, long, chan);
-          fd.push(await spawnRound(buf, 'fd'));
+        const cUs: number[] = [];
+        const rawMs: number[] = [];
+        // Warm-ups, untimed: C makes its buffer; each JS path runs `warmup` times back to back at
+        // the first size (a long-running program's JIT state: its code optimised after many
+        // frames), once at the others.
+        await cServer.rounds(size, 0);
+        const n = size === sizes[0] ? warmup : 1;
+        for (let i = 0; i < n; i++) {
+          await chan.round(buf);
+          await chan.round(buf, 'read');
+          await reuse.round(buf);
+          await rawPeer.round(buf);
+          if (i % 10 === 0) await long.round(buf);
         }
+        // One round of each, in turn, every one after the same settle: drift hits all alike.
         for (let r = 0; r < rounds; r++) {
-          await settle(settleMs, long, chan);
-          ipc.push(await spawnRound(buf, 'ipc'));
-        }
-        await long.round(buf);
-        for (let r = 0; r < rounds; r++) {
-          await settle(settleMs, long, chan);
+          await settle(settleMs, ...children);
+          cUs.push(...(await cServer.rounds(size, 1)));
+          await settle(settleMs, ...children);
+          ch.push(await chan.round(buf));
+          await settle(settleMs, ...children);
+          chReuse.push(await reuse.round(buf));
+          await settle(settleMs, ...children);
+          rawMs.push(await rawPeer.round(buf));
+          await settle(settleMs, ...children);
+          chRead.push(await chan.round(buf, 'read'));
+          await settle(settleMs, ...children);
           ll.push(await long.round(buf));
         }
-        if (chan) {
-          await chan.round(buf);
-          for (let r = 0; r < rounds; r++) {
-            await settle(settleMs, long, chan);
-            ch.push(await chan.round(buf));
-          }
-          await chan.round(buf, 'read');
-          for (let r = 0; r < rounds; r++) {
-            await settle(settleMs, long, chan);
-            chRead.push(await chan.round(buf, 'read'));
-          }
-          await settle(settleMs, long, chan);
-          for (let r = 0; r < rounds; r++) chB2b.push(await chan.round(buf));
+        await settle(settleMs, ...children);
+        const cB2b = await cServer.rounds(size, rounds);
+        await settle(settleMs, ...children);
+        const chB2b: number[] = [];
+        for (let r = 0; r < rounds; r++) chB2b.push(await chan.round(buf));
+        await settle(settleMs, ...children);
+        const reuseB2b: number[] = [];
+        for (let r = 0; r < rounds; r++) reuseB2b.push(await reuse.round(buf));
+        await reuse.drop();
+        // Fresh children (no C twin: Node's start-up is most of these).
+        await spawnRound(buf, 'fd'); // warm-up: page cache of node and the scripts
+        for (let r = 0; r < rounds; r++) {
+          await settle(settleMs, ...children);
+          fd.push(await spawnRound(buf, 'fd'));
+          await settle(settleMs, ...children);
+          ipc.push(await spawnRound(buf, 'ipc'));
         }
         const row: HandoffSize = {
           size,
@@ -642,13 +809,20 @@ export async function handoffBench(
           ipcAccess: stats(ipc.map((x) => x.accessMs)),
           fdBracketUs: stats(fd.map((x) => x.bracketUs!)),
           ipcLongLived: stats(ll),
-          ...(ch.length ? { channelLongLived: stats(ch), channelReadLongLived: stats(chRead), channelBackToBack: stats(chB2b) } : {}),
-          cScmRightsUs: stats(c[String(size)]),
+          channelLongLived: stats(ch),
+          channelReuse: stats(chReuse),
+          channelReadLongLived: stats(chRead),
+          channelBackToBack: stats(chB2b),
+          channelReuseBackToBack: stats(reuseB2b),
+          rawAddon: stats(rawMs),
+          cScmRightsUs: stats(cUs),
+          cBackToBackUs: stats(cB2b),
         };
+        const m = (x: Stats) => x.median.toFixed(3);
         log(
-          `  ${size / MiB} MiB: fd/spawn ${row.fdSpawn.median.toFixed(1)} ms, ipc/spawn ${row.ipcSpawn.median.toFixed(1)} ms, ` +
-            `ipc/long-lived ${row.ipcLongLived.median.toFixed(1)} ms${row.channelLongLived ? `, channel/long-lived ${row.channelLongLived.median.toFixed(2)} ms (read() ${row.channelReadLongLived!.median.toFixed(2)}, back to back ${row.channelBackToBack!.median.toFixed(2)})` : ''}, ` +
-            `C SCM_RIGHTS ${row.cScmRightsUs.median.toFixed(0)} µs`,
+          `  ${size / MiB} MiB: C ${m(row.cScmRightsUs)} µs; channel mmap() ${m(row.channelLongLived)} ms, reuse ${m(row.channelReuse)} ms, ` +
+            `read() ${m(row.channelReadLongLived)} ms, bare addon ${m(row.rawAddon)} ms; back to back C ${m(row.cBackToBackUs)} µs, mmap() ${m(row.channelBackToBack)} ms, ` +
+            `reuse ${m(row.channelReuseBackToBack)} ms; IPC long-lived ${m(row.ipcLongLived)} ms; fresh child fd ${m(row.fdSpawn)} ms, IPC ${m(row.ipcSpawn)} ms`,
         );
         out.push(row);
       } finally {
@@ -656,8 +830,11 @@ export async function handoffBench(
       }
     }
   } finally {
+    await cServer.stop();
     await long.stop();
-    await chan?.stop();
+    await chan.stop();
+    await reuse.stop();
+    await rawPeer.stop();
   }
   return out;
 }

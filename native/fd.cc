@@ -101,6 +101,43 @@ void RegisterFd(Napi::Env env, Napi::Object exports) {
     Check(info.Env(), sys::FstatfsType(fd, &type), {"fstatfs", nullptr, fd});
     return Num(info, static_cast<double>(type));
   });
+  // probeFd(fd): fcntl, readlink, fstatfs, fstat, seals, size and fdinfo's exp_name in one
+  // call (fromFd). Never throws
+  // for the fd itself: `flags` < 0 is -errno (-EBADF: not open), the rest defaults.
+  fn("probeFd", [](Info info) -> Napi::Value {
+    const int fd = ArgFd(info[0]);
+    sys::Probe p;
+    sys::ProbeFd(fd, &p);
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("flags", p.flags);
+    o.Set("link", p.link);
+    o.Set("fsType", static_cast<double>(p.fs_type));
+    o.Set("mode", static_cast<double>(p.st.mode));
+    o.Set("ino", static_cast<double>(p.st.ino));
+    o.Set("dev", static_cast<double>(p.st.dev));
+    o.Set("seals", p.seals);
+    o.Set("size", static_cast<double>(p.size));
+    o.Set("expName", p.has_exp_name ? Napi::Value(Napi::String::New(env, p.exp_name)) : env.Null());
+    return o;
+  });
+  // fdIdentity(fd, out): which file fd is, into a Float64Array of 4: F_GETFL (or -errno, and
+  // the rest 0), st_dev, st_ino, st_size. No object is made (a channel asks it per message).
+  fn("fdIdentity", [](Info info) -> Napi::Value {
+    const int fd = ArgFd(info[0]);
+    const Napi::Value v = info[1];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        v.As<Napi::TypedArray>().ElementLength() < 4)
+      throw ArgTypeError(v, "out", "a Float64Array of length 4 or more");
+    Napi::Float64Array out = v.As<Napi::Float64Array>();
+    sys::Probe p;
+    sys::ProbeFd(fd, &p, true);
+    out[0] = p.flags;
+    out[1] = static_cast<double>(p.st.dev);
+    out[2] = static_cast<double>(p.st.ino);
+    out[3] = static_cast<double>(p.st.size);
+    return info.Env().Undefined();
+  });
   fn("getFlags", [](Info info) {
     const int fd = ArgFd(info[0]);
     return Num(info, Check(info.Env(), sys::GetFlags(fd), {"fcntl", nullptr, fd}));

@@ -1,10 +1,13 @@
 /* The handoff in C, for reference: a child forked once (not timed) waits on a Unix
- * socketpair; each round the parent sends the buffer's fd with SCM_RIGHTS, the child
- * maps it, reads the first and the last byte, unmaps, closes and acknowledges with them;
- * the parent times the round trip. The buffer is made and filled before timing; rounds are
- * <pause> µs apart, as the JS rounds are (an idle gap, as between frames).
- * usage: handoff <memfd|udmabuf|dma-heap> <rounds> <pause µs> <size> [size…]
- * prints {"<size>":[µs per round…],…} */
+ * socketpair; each round the parent sends the buffer's fd with SCM_RIGHTS, the child maps
+ * it, reads the first and the last byte, unmaps, closes and acknowledges with them; the
+ * parent times the round trip.
+ *
+ * It runs as a server, so that the JS benchmark can interleave its rounds with C's and give
+ * both the same idle gaps: it prints "ready", then for each line "<size> <rounds>" on stdin
+ * runs that many rounds back to back and prints their µs on one line. The first line for a
+ * new size makes and fills that buffer and runs one untimed round, as the JS side warms up.
+ * usage: handoff <memfd|udmabuf|dma-heap> serve */
 #include "common.h"
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -41,11 +44,20 @@ static void child(int sock) {
   }
 }
 
+/* One round trip, µs. */
+static double round_trip(int sock, int fd, size_t size) {
+  uint8_t ack[2];
+  double t0 = now_ns();
+  send_fd(sock, fd, size);
+  if (read(sock, ack, 2) != 2) die("read ack");
+  double t1 = now_ns();
+  if (ack[0] != 0xa1 || ack[1] != 0xb2) fprintf(stderr, "bad ack\n"), exit(1);
+  return (t1 - t0) / 1e3;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 5) return fprintf(stderr, "usage: handoff kind rounds pause-us size…\n"), 2;
+  if (argc < 3 || strcmp(argv[2], "serve")) return fprintf(stderr, "usage: handoff kind serve\n"), 2;
   enum kind k = parse_kind(argv[1]);
-  int rounds = atoi(argv[2]);
-  useconds_t pause = (useconds_t)atol(argv[3]);
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
   pid_t pid = fork();
@@ -53,29 +65,31 @@ int main(int argc, char **argv) {
   if (pid == 0) close(sv[0]), child(sv[1]);
   close(sv[1]);
   int dev = open_dev(k);
-  double *us = calloc(rounds, sizeof *us);
-  printf("{");
-  for (int a = 4; a < argc; a++) {
-    size_t size = strtoull(argv[a], 0, 0);
-    int fd = make_buf(k, dev, size);
-    uint8_t *p = map_buf(fd, size);
-    memset(p, 0x11, size);
-    p[0] = 0xa1, p[size - 1] = 0xb2;
-    for (int r = -1; r < rounds; r++) {
-      uint8_t ack[2];
-      double t0 = now_ns();
-      send_fd(sv[0], fd, size);
-      if (read(sv[0], ack, 2) != 2) die("read ack");
-      double t1 = now_ns();
-      if (ack[0] != 0xa1 || ack[1] != 0xb2) return fprintf(stderr, "bad ack\n"), 1;
-      if (r >= 0) us[r] = (t1 - t0) / 1e3;
-      usleep(pause); /* the child finishes munmap/close meanwhile */
+  size_t cur = 0;
+  int fd = -1;
+  uint8_t *p = NULL;
+  char line[128];
+  printf("ready\n");
+  fflush(stdout);
+  while (fgets(line, sizeof line, stdin)) {
+    size_t size;
+    int rounds;
+    if (sscanf(line, "%zu %d", &size, &rounds) != 2 || size < 2 || rounds < 0)
+      return fprintf(stderr, "bad command '%s'\n", line), 2;
+    if (size != cur) {
+      if (fd >= 0) munmap(p, cur), close(fd);
+      fd = make_buf(k, dev, size);
+      p = map_buf(fd, size);
+      memset(p, 0x11, size);
+      p[0] = 0xa1, p[size - 1] = 0xb2;
+      cur = size;
+      round_trip(sv[0], fd, size);
     }
-    munmap(p, size);
-    close(fd);
-    print_samples(argv[a], us, rounds, a == argc - 1);
+    for (int r = 0; r < rounds; r++) printf("%s%.3f", r ? " " : "", round_trip(sv[0], fd, size));
+    printf("\n");
+    fflush(stdout);
   }
-  printf("}\n");
+  if (fd >= 0) munmap(p, cur), close(fd);
   close(sv[0]);
   waitpid(pid, 0, 0);
   return 0;

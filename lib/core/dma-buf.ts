@@ -154,6 +154,8 @@ export class CpuAccessGuard implements Disposable {
   }
 }
 
+const NO_ATTACHMENTS: readonly Attachment[] = Object.freeze([]);
+
 /** Releases storage a buffer dropped without close(), or left at a worker thread's end (its fds are process-wide). */
 const unreleased = new SafetyNet<DmaBufOps>((ops) => ops.release());
 
@@ -457,9 +459,10 @@ export class DmaBuf implements Disposable {
     return ops.info();
   }
 
-  /** @internal */
-  [kAttachments](): Attachment[] {
-    return [...this.#attachments];
+  /** @internal The attachments as a list (one shared frozen empty list when there are none:
+   *  sending or reading `fd` allocates nothing then). */
+  [kAttachments](): readonly Attachment[] {
+    return this.#attachments.size === 0 ? NO_ATTACHMENTS : [...this.#attachments];
   }
 
   /** @internal */
@@ -500,6 +503,7 @@ export class DmaBuf implements Disposable {
   }
 
   #kunmapAll(): void {
+    if (this.#kmaps.size === 0) return; // no iterator: a bracket allocates nothing
     for (const [p, views] of this.#kmaps) for (const vw of views) this[kOps].kunmap?.(p, vw);
     this.#kmaps.clear();
   }
@@ -530,6 +534,7 @@ export class DmaBuf implements Disposable {
   }
 
   #busy(): number {
+    if (this.#attachments.size === 0) return 0; // no iterator: a bracket allocates nothing
     let n = 0;
     for (const a of this.#attachments) n += a[kTables]();
     return n;

@@ -1,6 +1,6 @@
 // fromFd(): dma_buf_get on an fd from elsewhere: the import exporter for a dma-buf, the
 // memfd exporter for a sealed memfd.
-import { native } from '../platform/binding';
+import { native, type NativeProbe } from '../platform/binding';
 import { DmaBuf, installFactories } from '../core/dma-buf';
 import { withDup } from '../platform/fds';
 import { systemError } from '../platform/errors';
@@ -22,15 +22,21 @@ export function fromFd(fd: number, options: FromFdOptions = {}): DmaBuf {
   v.fd(fd);
   const opts = v.object<FromFdOptions>(options, 'options');
   const take = v.bool(opts.takeOwnership, 'options.takeOwnership', false);
-  const kind = checkImportable(fd, true);
+  return fromProbedFd(fd, native().probeFd(fd), take);
+}
+
+/** @internal fromFd with the fd already probed (the channel probes received fds itself). */
+export function fromProbedFd(fd: number, probe: NativeProbe, take: boolean): DmaBuf {
+  const kind = checkImportable(fd, probe, true);
   const b = native();
-  if ((b.getFlags(fd) & b.constants.O_ACCMODE) === b.constants.O_WRONLY) {
+  if ((probe.flags & b.constants.O_ACCMODE) === b.constants.O_WRONLY) {
     // Nothing works on it: every mapping, read() and write() need read access.
     throw systemError('EACCES', { syscall: 'fcntl', fd }, `fd ${fd} is open write-only (O_WRONLY); a buffer must be readable to be mapped`);
   }
   return withDup(fd, take, (own) => {
-    const size = native().fdSize(own);
-    return new DmaBuf(kind === 'dmabuf' ? new ImportOps(own, size) : new MemfdOps(size, {}, own));
+    // The probe's lseek saw the same open file description as `own`.
+    if (probe.size < 0) throw systemError(probe.size, { syscall: 'lseek', fd: own });
+    return new DmaBuf(kind === 'dmabuf' ? new ImportOps(own, probe.size, probe) : new MemfdOps(probe.size, {}, own, probe));
   });
 }
 

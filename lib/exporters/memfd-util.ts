@@ -1,10 +1,9 @@
 // memfds as udmabuf wants them: MFD_ALLOW_SEALING, sized, F_SEAL_SHRINK, the seal set
 // locked; the reasons udmabuf refuses a memfd, in words; and the memfds no other process
 // may hold (hugetlb).
-import { native } from '../platform/binding';
-import { DmaBufError, codes, explained, isErrno } from '../platform/errors';
+import { native, type NativeProbe } from '../platform/binding';
+import { DmaBufError, codes, explained, isErrno, systemError } from '../platform/errors';
 import { closeOnThrow } from '../platform/fds';
-import { fdKind, fdLink } from '../platform/fdinfo';
 import { hugePageSize } from '../platform/uapi';
 
 /** statfs f_type of shmem (memfds, tmpfs) and hugetlbfs: the files udmabuf takes. */
@@ -48,37 +47,38 @@ function hugetlbAdvice(err: unknown, size: number): unknown {
 
 /**
  * Why udmabuf would refuse this memfd range, with the errno it answers (EBADFD: not a
- * memfd; EINVAL: seals, alignment, range), or null when it should accept it.
+ * memfd; EINVAL: seals, alignment, range), or null when it should accept it. `probe`: a
+ * probeFd() of fd (or of an fd of the same file) already made.
  */
 export function memfdProblem(
   fd: number,
   offset: number,
   size: number,
   pageSize: number,
+  probe?: NativeProbe,
 ): { code: 'EBADFD' | 'EINVAL'; why: string } | null {
   const b = native();
   const c = b.constants;
   if (offset % pageSize !== 0) return { code: 'EINVAL', why: `offset ${offset} is not a multiple of the page size (${pageSize})` };
   if (size % pageSize !== 0 || size === 0)
     return { code: 'EINVAL', why: `size ${size} is not a positive multiple of the page size (${pageSize})` };
-  if (fdKind(fd) === 'closed') return { code: 'EBADFD', why: `fd ${fd} is not open` };
-  const fsType = b.fstatfsType(fd);
-  if ((fsType !== TMPFS_MAGIC && fsType !== HUGETLBFS_MAGIC) || (b.fstat(fd).mode & S_IFMT) !== S_IFREG) {
-    return { code: 'EBADFD', why: `fd ${fd} is not a memfd (it is ${fdLink(fd)})` };
+  const p = probe ?? b.probeFd(fd);
+  if (p.flags < 0 || p.link === '') return { code: 'EBADFD', why: `fd ${fd} is not open` };
+  if ((p.fsType !== TMPFS_MAGIC && p.fsType !== HUGETLBFS_MAGIC) || (p.mode & S_IFMT) !== S_IFREG) {
+    return { code: 'EBADFD', why: `fd ${fd} is not a memfd (it is ${p.link})` };
   }
-  let seals: number;
-  try {
-    seals = b.getSeals(fd);
-  } catch {
-    return { code: 'EBADFD', why: `fd ${fd} does not support seals` };
-  }
+  // udmabuf: memfd_fcntl(F_GET_SEALS) failing → EBADFD; no F_SEAL_SHRINK → EINVAL; F_SEAL_WRITE
+  // (and from 6.12.7 F_SEAL_FUTURE_WRITE) → EINVAL.
+  const seals = p.seals;
+  if (seals < 0) return { code: 'EBADFD', why: `fd ${fd} does not support seals` };
   if (!(seals & c.F_SEAL_SHRINK)) {
     return { code: 'EINVAL', why: 'the memfd is not sealed with F_SEAL_SHRINK (create it with MFD_ALLOW_SEALING, then add F_SEAL_SHRINK)' };
   }
   if (seals & (c.F_SEAL_WRITE | c.F_SEAL_FUTURE_WRITE)) {
     return { code: 'EINVAL', why: 'the memfd is write-sealed (F_SEAL_WRITE or F_SEAL_FUTURE_WRITE), which udmabuf refuses' };
   }
-  const end = b.fdSize(fd);
+  if (p.size < 0) throw systemError(p.size, { syscall: 'lseek', fd });
+  const end = p.size;
   if (offset + size > end) return { code: 'EINVAL', why: `range ${offset}+${size} runs past the memfd's end (${end} bytes)` };
   return null;
 }
@@ -94,8 +94,8 @@ export function isHugetlb(fd: number): boolean {
  * the pool, and once someone else takes it, the other side's next access through its mapping
  * is SIGBUS. udmabuf with hugetlb is the safe form: the kernel pins those pages.
  */
-export function assertCrossProcess(fd: number, what: string): void {
-  if (!isHugetlb(fd)) return;
+export function assertCrossProcess(fd: number, what: string, fsType = native().fstatfsType(fd)): void {
+  if (fsType !== HUGETLBFS_MAGIC) return;
   throw new DmaBufError(
     codes.UNSAFE_TO_SHARE,
     `${what} is a hugetlb memfd: a process holding it can punch a hole in it, and once the huge page is gone the other ` +

@@ -1,9 +1,9 @@
 // The memfd exporter: real shared memory behind a real fd, for Linux without udmabuf.
 // Not a dma-buf: CPU-access brackets have nothing to sync, a raw sync() reaches the kernel
 // (which answers ENOTTY, as to anyone holding the fd), names live here.
-import { native } from '../platform/binding';
+import { native, type NativeProbe } from '../platform/binding';
 import { DmaBufError, codes, explained, isErrno, systemError } from '../platform/errors';
-import { fdLink, type DmaBufInfo } from '../platform/fdinfo';
+import type { DmaBufInfo } from '../platform/fdinfo';
 import { checkName } from '../core/kernel-rules';
 import type { Layout } from '../core/layout';
 import { PAGE_SIZE } from '../platform/uapi';
@@ -28,16 +28,19 @@ export class MemfdOps extends FdOps {
   #name = '';
   readonly #hugetlb: boolean;
 
-  /** A new memfd, or (with `adopt`) an existing one that we now own. */
-  constructor(size: number, opts: MemfdOptions, adopt?: number) {
+  /** A new memfd, or (with `adopt`) an existing one that we now own; `probe` (of it or of an fd
+   *  of the same file) spares asking the kernel again. */
+  constructor(size: number, opts: MemfdOptions, adopt?: number, probe?: NativeProbe) {
     super(size, preferredLayout(size, 1), false);
     if (adopt === undefined) this.knownWritable(true);
     this.#hugetlb = opts.hugetlb ?? false;
     if (adopt !== undefined) {
-      const p = memfdProblem(adopt, 0, size, PAGE_SIZE);
+      const pr = probe ?? native().probeFd(adopt);
+      const p = memfdProblem(adopt, 0, size, PAGE_SIZE, pr);
       if (p) throw systemError(p.code, { syscall: 'fcntl', fd: adopt }, p.why);
       this.adopt(adopt);
-      const m = /^\/memfd:(.*?)(?: \(deleted\))?$/.exec(fdLink(adopt) ?? '');
+      this.knownWritable((pr.flags & 3) !== native().constants.O_RDONLY);
+      const m = /^\/memfd:(.*?)(?: \(deleted\))?$/.exec(pr.link);
       this.#name = m && m[1] !== 'dmabuf' ? m[1] : '';
     } else if (!opts.deferred) {
       this.storage();

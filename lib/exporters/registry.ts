@@ -3,6 +3,7 @@ import { capabilities, type BuiltinExporter } from './capabilities';
 import { argType, argValue, systemError } from '../platform/errors';
 import { withDup } from '../platform/fds';
 import { memfdProblem } from './memfd-util';
+import { native } from '../platform/binding';
 import { DmaHeapOps, type DmaHeapOptions } from './dma-heap';
 import { MemfdOps } from './memfd';
 import { UdmabufOps, type UdmabufOptions } from './udmabuf';
@@ -31,9 +32,10 @@ const builtin: Record<BuiltinExporter, ExporterFactory> = {
 
 /** The memfd exporter over a dup of the caller's memfd (checked as udmabuf checks it). */
 function adoptMemfd(size: number, memfd: number): DmaBufOps {
-  const p = memfdProblem(memfd, 0, size, PAGE_SIZE);
+  const probe = native().probeFd(memfd);
+  const p = memfdProblem(memfd, 0, size, PAGE_SIZE, probe);
   if (p) throw systemError(p.code, { syscall: 'fcntl', fd: memfd }, p.why);
-  return withDup(memfd, false, (own) => new MemfdOps(size, {}, own));
+  return withDup(memfd, false, (own) => new MemfdOps(size, {}, own, probe));
 }
 
 /** Makes `allocate(size, { exporter: name })` use your exporter. */

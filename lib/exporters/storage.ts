@@ -11,6 +11,9 @@ export interface StorageOptions {
   deferred?: boolean;
 }
 
+/** The default of storage(): one shared empty list, so a call allocates nothing (brackets call it). */
+const NONE: readonly AttachmentInfo[] = Object.freeze([]);
+
 export abstract class StorageOps<S> implements DmaBufOps {
   abstract readonly exporter: string;
   readonly size: number;
@@ -46,7 +49,7 @@ export abstract class StorageOps<S> implements DmaBufOps {
   }
 
   /** The storage, allocated now if deferred. */
-  protected storage(all: readonly AttachmentInfo[] = []): S {
+  protected storage(all: readonly AttachmentInfo[] = NONE): S {
     if (this.#storage === null) {
       const layout = this.#plan(all);
       this.#storage = this.allocate(layout);

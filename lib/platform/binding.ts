@@ -41,6 +41,26 @@ export interface NativeStat {
   nlink: number;
 }
 
+/** probeFd(fd): what fromFd() asks of an fd, in one call (see native/sys/fd.h). */
+export interface NativeProbe {
+  /** fcntl(F_GETFL), or -errno (-EBADF: not open; every other field then has its default). */
+  flags: number;
+  /** readlink /proc/self/fd/<fd>, '' if that failed. */
+  link: string;
+  /** fstatfs f_type, 0 if that failed. */
+  fsType: number;
+  /** fstat st_mode, st_ino, st_dev (zeroes if that failed). */
+  mode: number;
+  ino: number;
+  dev: number;
+  /** F_GET_SEALS (regular files on shmem or hugetlbfs only), or -errno. */
+  seals: number;
+  /** lseek(SEEK_END) as fdSize() (dma-bufs and memfds only), or -errno. */
+  size: number;
+  /** fdinfo exp_name of a /dmabuf: link on the dma-buf filesystem, or null. */
+  expName: string | null;
+}
+
 /** One message from socketRecv. */
 export interface NativeReceived {
   bytes: number;
@@ -143,6 +163,10 @@ export interface NativeBinding {
   fstatfsType(fd: number): number;
   /** fcntl(F_GETFL). */
   getFlags(fd: number): number;
+  /** fromFd's checks in one call: F_GETFL, readlink, fstatfs, fstat, seals, size, fdinfo exp_name. */
+  probeFd(fd: number): NativeProbe;
+  /** Which file fd is: out = [F_GETFL or -errno, st_dev, st_ino, st_size]. Makes no object. */
+  fdIdentity(fd: number, out: Float64Array): void;
   /** poll(2) on one fd; returns revents (0 on timeout). Restarts on EINTR. */
   poll(fd: number, events: number, timeoutMs: number): number;
 

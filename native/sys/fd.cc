@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace dmabuf::sys {
@@ -110,5 +113,73 @@ int MapAnonymousOver(void* addr, size_t length) {
 }
 
 long PageSize() { return sysconf(_SC_PAGESIZE); }
+
+namespace {
+
+// The value of `key:` in /proc/self/fdinfo/<fd>, as lib/platform/fdinfo.ts reads it: the
+// one tab after the colon dropped, otherwise trimmed.
+bool FdInfoValue(int fd, const char* key, std::string* out) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  const int f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return false;
+  std::string text;
+  char chunk[1024];
+  for (;;) {
+    const ssize_t n = read(f, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(chunk, static_cast<size_t>(n));
+  }
+  close(f);
+  const size_t klen = strlen(key);
+  for (size_t at = 0; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    if (end - at > klen && text.compare(at, klen, key) == 0 && text[at + klen] == ':') {
+      std::string v = text.substr(at + klen + 1, end - at - klen - 1);
+      if (!v.empty() && v[0] == '\t') {
+        v.erase(0, 1);
+      } else {
+        const size_t b = v.find_first_not_of(" \t\r\f\v");
+        const size_t e = v.find_last_not_of(" \t\r\f\v");
+        v = b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+      }
+      *out = v;
+      return true;
+    }
+    at = end + 1;
+  }
+  return false;
+}
+
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+void ProbeFd(int fd, Probe* out, bool identity_only) {
+  out->flags = GetFlags(fd);
+  if (out->flags < 0) return;
+  if (identity_only) {
+    if (Fstat(fd, &out->st) < 0) out->st = {};
+    out->size = static_cast<int64_t>(out->st.size);
+    return;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  char link[PATH_MAX];
+  const ssize_t n = readlink(path, link, sizeof link);
+  if (n > 0) out->link.assign(link, static_cast<size_t>(n));
+  if (FstatfsType(fd, &out->fs_type) < 0) out->fs_type = 0;
+  if (Fstat(fd, &out->st) < 0) out->st = {};
+  // statfs magics: the dma-buf filesystem, shmem (memfds, tmpfs) and hugetlbfs.
+  const bool dmabuf = StartsWith(out->link, "/dmabuf:") && out->fs_type == 0x444d4142;
+  const bool shmem = (out->fs_type == 0x01021994 || out->fs_type == 0x958458f6) && S_ISREG(out->st.mode);
+  if (shmem) out->seals = GetSeals(fd);
+  // FdSize moves the file position back to 0: only for a dma-buf or a memfd (as fromFd did
+  // before), never for a tmpfs file someone reads.
+  if (dmabuf || (shmem && StartsWith(out->link, "/memfd:"))) out->size = FdSize(fd);
+  if (dmabuf) out->has_exp_name = FdInfoValue(fd, "exp_name", &out->exp_name);
+}
 
 }  // namespace dmabuf::sys

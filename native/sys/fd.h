@@ -1,8 +1,10 @@
 // Plain syscalls on memfds and other fds. Each returns a non-negative result or -errno.
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace dmabuf::sys {
 
@@ -30,5 +32,22 @@ int Munmap(void* addr, size_t length);
 // mapped there is released, and the range stays reserved, readable and writable.
 int MapAnonymousOver(void* addr, size_t length);
 long PageSize();
+
+// What fromFd() needs to know about an fd, in one call. Fields a step could not get keep
+// their defaults. Seals are asked only of regular files on shmem or hugetlbfs, the size only of
+// memfds (/memfd: links among those) and dma-bufs, exp_name (fdinfo) only of a /dmabuf: link
+// on the dma-buf filesystem.
+struct Probe {
+  int flags = 0;           // fcntl(F_GETFL), or -errno (-EBADF: not open; nothing else is filled)
+  std::string link;        // readlink /proc/self/fd/<fd>, "" if that failed
+  uint64_t fs_type = 0;    // fstatfs f_type, 0 if that failed
+  Stat st{};               // fstat, zeroes if that failed
+  int seals = -EINVAL;     // fcntl(F_GET_SEALS), or -errno
+  int64_t size = -EINVAL;  // FdSize, or -errno
+  bool has_exp_name = false;
+  std::string exp_name;  // the fdinfo line `exp_name:\t<name>`
+};
+// identity_only: F_GETFL and fstat alone (which file, its size: st_size of a dma-buf is its size).
+void ProbeFd(int fd, Probe* out, bool identity_only = false);
 
 }  // namespace dmabuf::sys

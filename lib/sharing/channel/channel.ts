@@ -10,11 +10,13 @@
 //   sender may close its buffers as soon as send() returns;
 // - every received fd arrives O_CLOEXEC and is imported with fromFd(fd, { takeOwnership }):
 //   size from the fd, a dma-buf or a sealed memfd or nothing. A message any of whose fds
-//   fails that check is dropped whole, every one of its fds closed, and reported.
+//   fails that check is dropped whole, every one of its fds closed, and reported;
+// - with `reuse`, a received fd whose file (inode) an open earlier delivery holds is closed,
+//   and that DmaBuf is delivered again with one more reference (its mapping and view reused).
 import { EventEmitter } from 'node:events';
-import { fromFd } from '../../exporters/from-fd';
+import { fromProbedFd } from '../../exporters/from-fd';
 import { assertCrossProcess } from '../../exporters/memfd-util';
-import { native, type NativeBinding, type NativeFdWatcher, type NativeReceived } from '../../platform/binding';
+import { native, type NativeBinding, type NativeFdWatcher, type NativeProbe, type NativeReceived } from '../../platform/binding';
 import { closeOnThrow, closeQuietly, withDup } from '../../platform/fds';
 import { DmaBuf } from '../../core/dma-buf';
 import { DmaBufError, argType, codes, illegalConstructor, outOfRange } from '../../platform/errors';
@@ -28,6 +30,7 @@ import {
   closeHandle,
   errnoError,
   hwmOption,
+  reuseOption,
   isPeerGone,
   kCreate,
   sockets,
@@ -49,6 +52,12 @@ function channelClosed(message: string): DmaBufError {
   return new DmaBufError(codes.CHANNEL_CLOSED, message);
 }
 
+/** fdIdentity's answer for the fd being received: [F_GETFL, st_dev, st_ino, st_size]. */
+const identity = new Float64Array(4);
+
+/** Buffers already found safe to pass to another process (not hugetlb memfds). */
+const crossProcessOk = new WeakSet<DmaBuf>();
+
 /** The fd of a buffer to send, with the errors a sender needs. */
 function fdOf(buf: unknown, i: number): number {
   if (!(buf instanceof DmaBuf)) throw argType(`buffers[${i}]`, 'an instance of DmaBuf', buf);
@@ -64,8 +73,18 @@ function fdOf(buf: unknown, i: number): number {
         "to share memory with a worker thread, allocate it with { exporter: 'memory', shared: true } and use toTransferable()",
     );
   }
-  assertCrossProcess(fd, `send: buffers[${i}]`);
+  // A buffer's file never changes kind (only udmabuf migrates, and to udmabuf): check it once.
+  if (!crossProcessOk.has(buf)) {
+    assertCrossProcess(fd, `send: buffers[${i}]`);
+    crossProcessOk.add(buf);
+  }
   return fd;
+}
+
+/** Drops one reference per delivery, last first: with `reuse` a buffer may be in a message
+ *  more than once, or be one the receiver already holds. */
+function dropAll(buffers: readonly DmaBuf[]): void {
+  for (let i = buffers.length - 1; i >= 0; i--) if (!buffers[i].closed) buffers[i].put();
 }
 
 /**
@@ -92,6 +111,10 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
   #peerGone = false;
   #closed = false;
   #recvBuf: Uint8Array | null = null;
+  /** With `reuse`: buffers delivered and maybe still open, by inode (the entry holds the
+   *  device too), and how many entries there were after the last sweep of closed ones. */
+  readonly #known: Map<number, { buf: WeakRef<DmaBuf>; dev: number; flags: number }> | null;
+  #knownSwept = 0;
 
   /** @internal Channels come from Channel.pair(), Channel.fromFd(), connect() and listen(). */
   constructor(token: symbol, fd: number, options: ChannelOptions, peer?: PeerCredentials) {
@@ -99,6 +122,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     super();
     this.#b = native();
     this.#hwm = hwmOption(options);
+    this.#known = reuseOption(options) ? new Map() : null;
     this.#peer = Object.freeze(peer ?? this.#b.socketPeerCred(fd));
     this.#watcher = new this.#b.FdWatcher(fd, (status, events) => this.#onReady(status, events));
     this.#handle = { fd, watcher: new WeakRef(this.#watcher) };
@@ -118,6 +142,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
   static pair(options: ChannelOptions = {}): [Channel, number] {
     const o = v.object<ChannelOptions>(options, 'options');
     hwmOption(o);
+    reuseOption(o);
     const b = native();
     const out = new Int32Array(2);
     b.socketPair(out);
@@ -134,6 +159,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const o = v.object<ChannelFromFdOptions>(options, 'options');
     const take = v.bool(o.takeOwnership, 'options.takeOwnership', false);
     hwmOption(o);
+    reuseOption(o);
     native().socketAdopt(fd);
     return withDup(fd, take, (own) => {
       const channel = new Channel(kCreate, own, o);
@@ -265,7 +291,7 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
    */
   close(): void {
     this.#destroy(null);
-    for (const m of this.#inbox.splice(0)) for (const buf of m.buffers) buf.close();
+    for (const m of this.#inbox.splice(0)) dropAll(m.buffers);
   }
 
   [Symbol.dispose](): void {
@@ -349,7 +375,10 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
         this.#report(err as Error);
         continue;
       }
-      this.#deliver(msg);
+      // uv_poll is level-triggered: more queued messages call back again. Once a waiting
+      // receive() has its message and none waits, go back to the loop instead of asking the
+      // socket once more (after an idle gap that EAGAIN recvmsg costs as much as the read).
+      if (this.#deliver(msg) && this.#waiters.length === 0) return;
     }
   }
 
@@ -365,10 +394,19 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     const buffers: DmaBuf[] = [];
     for (let i = 0; i < fds.length; i++) {
       try {
-        assertCrossProcess(fds[i], 'the fd');
-        buffers.push(fromFd(fds[i], { takeOwnership: true }));
+        // With reuse, which file it is first (two syscalls): one an open delivery holds was
+        // checked when it first came.
+        const known = this.#known && this.#reuse(fds[i]);
+        if (known) {
+          buffers.push(known);
+          closeQuietly([fds[i]]); // the buffer holds the same file already
+          continue;
+        }
+        const probe = this.#b.probeFd(fds[i]);
+        assertCrossProcess(fds[i], 'the fd', probe.fsType);
+        buffers.push(this.#remember(probe, fromProbedFd(fds[i], probe, true)));
       } catch (err) {
-        for (const done of buffers) done.close();
+        dropAll(buffers);
         closeQuietly(fds.slice(i));
         throw badMessage(`buffer ${i} of ${fds.length} cannot be imported (${(err as Error).message})`, err);
       }
@@ -376,11 +414,44 @@ export class Channel extends EventEmitter implements Disposable, AsyncIterable<C
     return { buffers, payload };
   }
 
-  #deliver(msg: ChannelMessage): void {
+  /** With `reuse`: the open buffer delivered before that holds the same file as fd, with one more reference. */
+  #reuse(fd: number): DmaBuf | null {
+    const id = identity;
+    this.#b.fdIdentity(fd, id);
+    if (id[0] < 0) return null;
+    const entry = this.#known!.get(id[2]);
+    const buf = entry?.buf.deref();
+    if (!entry || !buf || buf.closed) {
+      if (entry) this.#known!.delete(id[2]);
+      return null;
+    }
+    // The same inode on the same device is the same memory; a reopened memfd may differ in
+    // access mode, and a memfd whose seals let it grow may have grown.
+    if (entry.dev !== id[1] || (entry.flags & 3) !== (id[0] & 3) || buf.size !== id[3]) return null;
+    return buf.get();
+  }
+
+  #remember(p: NativeProbe, buf: DmaBuf): DmaBuf {
+    const known = this.#known;
+    if (!known) return buf;
+    known.set(p.ino, { buf: new WeakRef(buf), dev: p.dev, flags: p.flags });
+    if (known.size > 2 * this.#knownSwept + 16) {
+      for (const [k, e] of known) if (e.buf.deref()?.closed !== false) known.delete(k);
+      this.#knownSwept = known.size;
+    }
+    return buf;
+  }
+
+  /** Hands msg to a waiting receive() (true), a 'message' listener or the inbox. */
+  #deliver(msg: ChannelMessage): boolean {
     const waiter = this.#waiters.shift();
-    if (waiter) waiter(msg);
-    else if (!this.#paused && this.#inbox.length === 0 && this.listenerCount('message') > 0) this.emit('message', msg);
+    if (waiter) {
+      waiter(msg);
+      return true;
+    }
+    if (!this.#paused && this.#inbox.length === 0 && this.listenerCount('message') > 0) this.emit('message', msg);
     else this.#inbox.push(msg);
+    return false;
   }
 
   #flushInbox(): void {

@@ -12,6 +12,7 @@ import {
   closeHandle,
   errnoError,
   hwmOption,
+  reuseOption,
   kCreate,
   sockets,
   type ConnectOptions,
@@ -137,6 +138,7 @@ export function listen(path: string, options: ListenOptions = {}): ChannelServer
   v.str(path, 'path');
   const o = v.object<ListenOptions>(options, 'options');
   hwmOption(o);
+  reuseOption(o);
   const backlog = o.backlog === undefined ? 128 : v.integer(o.backlog, 'options.backlog', 1, 65535);
   const mode = o.mode === undefined ? 0o600 : v.integer(o.mode, 'options.mode', 0, 0o777);
   if (o.accept !== undefined && typeof o.accept !== 'function') throw argType('options.accept', 'a function', o.accept);
@@ -151,6 +153,7 @@ export async function connect(path: string, options: ConnectOptions = {}): Promi
   v.str(path, 'path');
   const o = v.object<ConnectOptions>(options, 'options');
   hwmOption(o);
+  reuseOption(o);
   const timeout = o.timeout === undefined ? 10000 : v.integer(o.timeout, 'options.timeout');
   const b = native();
   const deadline = Date.now() + timeout;

@@ -28,6 +28,15 @@ export interface ChannelOptions {
    * then stops, so the kernel's buffer fills and the sender feels it). Default 16.
    */
   highWaterMark?: number;
+  /**
+   * Recognise a buffer that comes back. A buffer arriving while an earlier delivery of the
+   * same file (same inode, size and access mode) is still open on this channel is delivered
+   * as that same DmaBuf, with one more reference (`get()`): its fd, mapping and `mmap()` view
+   * are reused, and no new external memory is made (a first view of 64 MiB or more starts
+   * V8's incremental marking). Drop each delivery with `put()`; `close()` releases it for all.
+   * Default false: every delivery is a new DmaBuf.
+   */
+  reuse?: boolean;
 }
 
 export interface ChannelFromFdOptions extends ChannelOptions {
@@ -91,6 +100,10 @@ export function isPeerGone(err: unknown): boolean {
 
 export function errnoError(errno: number, syscall: string, fd: number, detail?: string): NodeJS.ErrnoException {
   return systemError(errno, { syscall, fd }, detail);
+}
+
+export function reuseOption(o: ChannelOptions): boolean {
+  return v.bool(o.reuse, 'options.reuse', false);
 }
 
 export function hwmOption(o: ChannelOptions): number {
