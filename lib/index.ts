@@ -4,6 +4,7 @@ export { allocate } from './exporters/allocate';
 export { fromFd, type FromFdOptions } from './exporters/from-fd';
 export { registerExporter, type AllocateOptions, type ExporterFactory } from './exporters/registry';
 export { capabilities, type Capabilities, type BuiltinExporter } from './exporters/capabilities';
+export { setCopyMode, copyMode, type CopyModeInfo } from './platform/copy-mode';
 export { DmaBufError, codes, type DmaBufErrorCode } from './platform/errors';
 export type { DmaBufOps, AttachmentInfo } from './core/ops';
 export type { Device, DeviceConstraints, Segment } from './core/layout';

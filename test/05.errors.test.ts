@@ -31,7 +31,7 @@ import { DMA_BUF_SYNC_READ, hugePageSize } from '../lib/platform/uapi';
 import { errnos, systemError } from '../lib/platform/errors';
 import { errnoError } from '../lib/sharing/channel/socket';
 import { shape, type Shape } from './error-shape';
-import { checkFds, subjects } from './helpers';
+import { checkFds, subjects, withCopyMode } from './helpers';
 
 const TYPE_ERRORS: readonly string[] = [codes.INVALID_ARG_TYPE, codes.INVALID_ARG_VALUE, codes.ILLEGAL_CONSTRUCTOR];
 const RANGE_ERRORS: readonly string[] = [codes.OUT_OF_RANGE];
@@ -211,14 +211,9 @@ const triggers: Record<DmaBufErrorCode, Trigger> = {
   [codes.NO_EXTERNAL_BUFFERS]: {
     run() {
       using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
-      native().setCopyMode(true);
-      try {
-        return buf.mmap();
-      } finally {
-        native().setCopyMode(false);
-      }
+      return withCopyMode(() => buf.mmap());
     },
-    message: /^mmap: this runtime forbids external ArrayBuffers .*use read\(\)\/write\(\)/,
+    message: /^mmap: copy mode is on \((setCopyMode\(true\)|DMABUF_COPY_MODE=1)\): .*use read\(\)\/write\(\)/,
   },
   [codes.NO_NATIVE]: {
     // In a child process where the addon cannot load: what it threw there, as plain data.
