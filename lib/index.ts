@@ -46,3 +46,19 @@ export {
 } from './sharing/transfer';
 export { FrameProducer, FrameConsumer, Frame, ReceivedFrame, type ProducerOptions, type SubmitOptions } from './sharing/pool';
 export { V4l2Capture, type V4l2Format, type CapturedFrame } from './devices/v4l2';
+export {
+  importNativePixmap,
+  toNativePixmap,
+  ImportedPixmap,
+  PixmapPlane,
+  PixmapCpuAccess,
+  DRM_FORMAT_MOD_LINEAR,
+  DRM_FORMAT_MOD_INVALID,
+  type NativePixmap,
+  type NativePixmapPlane,
+  type PixelFormat,
+  type PixmapInfo,
+  type SharedTextureInfo,
+  type ImportSharedTextureOptions,
+  type ToNativePixmapOptions,
+} from './electron/native-pixmap';
