@@ -79,8 +79,9 @@ export async function showFrames(electron: ElectronMain, target: WebContentsLike
   const exited = new Promise<number | null>((resolve) => helper.once('exit', resolve));
   const stats: ShowStats = { gpu: 0, copied: 0 };
   let scratch: Uint8Array | null = null; // one buffer for every copied frame
+  let pool: FrameConsumer | null = null;
   try {
-    const pool = await FrameConsumer.attach(channel);
+    pool = await FrameConsumer.attach(channel);
     for await (const f of pool) {
       const meta = f.meta as FrameMeta;
       if (f.buffer.exporter === 'memfd') {
@@ -96,8 +97,8 @@ export async function showFrames(electron: ElectronMain, target: WebContentsLike
       }
       if (meta.last) break;
     }
-    pool.close();
   } finally {
+    pool?.close(); // our imports; what the GPU imported stays valid until Electron releases it
     channel.close(); // the helper sees the end and exits
   }
   const code = await exited;
