@@ -281,6 +281,32 @@ for (const exporter of ['udmabuf', 'dma-heap'] as const) {
       }
     });
 
+    it('toNativePixmap twice (two windows): the frame goes back after the last of the three references, in any order', async () => {
+      const [a, bFd] = Channel.pair();
+      const b = Channel.fromFd(bFd, { takeOwnership: true });
+      const [producer, consumer] = await Promise.all([FrameProducer.create(a, PAGE_SIZE, { count: 2, exporter }), FrameConsumer.attach(b)]);
+      try {
+        for (let n = 0; n < 2; n++) await producer.submit(await producer.acquire(), { n });
+        const f = await consumer.next();
+        assert.ok(f);
+        const info = { pixelFormat: 'bgra', codedSize: { width: 16, height: 16 } } as const;
+        const one = toNativePixmap(f, info);
+        const two = toNativePixmap(f, info);
+        const again = producer.acquire({ timeout: 60000 });
+        one.allReferencesReleased();
+        await assertPending(again, 'our reference and the second window’s remain');
+        await f.release();
+        await assertPending(again, 'the second window’s remains');
+        two.allReferencesReleased();
+        assert.equal((await again).index, f.index);
+      } finally {
+        producer.close();
+        consumer.close();
+        a.close();
+        b.close();
+      }
+    });
+
     it('toNativePixmap of a DmaBuf: holds a reference until allReferencesReleased; nv12 planes follow each other; a frame too large is refused', () => {
       using buf = allocate(roundUp(96 * 64 * 3), { exporter });
       const options = toNativePixmap(buf, { pixelFormat: 'nv12', codedSize: { width: 96, height: 64 }, stride: 128, offset: 256 });
