@@ -8,7 +8,7 @@
 // the renderer has released it; a memfd frame (no udmabuf or DMA heap here) is not a dma-buf
 // the GPU could import, so main copies its bytes out (read(), copy mode) and sends them.
 //
-// Run it in Electron (38+ for sharedTexture) with the helper compiled next to it:
+// Run it in an Electron that has the sharedTexture module, with the helper compiled next to it:
 //   electron dist/examples/electron-main.js
 // The Electron calls go through the `electron` argument, typed below by the shapes Electron
 // documents, so that test/68.electron-example runs this file against a stub of them.
