@@ -4,6 +4,7 @@ export { allocate } from './exporters/allocate';
 export { fromFd, type FromFdOptions } from './exporters/from-fd';
 export { registerExporter, type AllocateOptions, type ExporterFactory } from './exporters/registry';
 export { capabilities, type Capabilities, type BuiltinExporter } from './exporters/capabilities';
+export { setCopyMode, copyMode, type CopyModeInfo } from './platform/copy-mode';
 export { DmaBufError, codes, type DmaBufErrorCode } from './platform/errors';
 export type { DmaBufOps, AttachmentInfo } from './core/ops';
 export type { Device, DeviceConstraints, Segment } from './core/layout';
@@ -45,3 +46,19 @@ export {
 } from './sharing/transfer';
 export { FrameProducer, FrameConsumer, Frame, ReceivedFrame, type ProducerOptions, type SubmitOptions } from './sharing/pool';
 export { V4l2Capture, type V4l2Format, type CapturedFrame } from './devices/v4l2';
+export {
+  importNativePixmap,
+  toNativePixmap,
+  ImportedPixmap,
+  PixmapPlane,
+  PixmapCpuAccess,
+  DRM_FORMAT_MOD_LINEAR,
+  DRM_FORMAT_MOD_INVALID,
+  type NativePixmap,
+  type NativePixmapPlane,
+  type PixelFormat,
+  type PixmapInfo,
+  type SharedTextureInfo,
+  type ImportSharedTextureOptions,
+  type ToNativePixmapOptions,
+} from './electron/native-pixmap';

@@ -23,6 +23,7 @@ import {
   drmDevices,
   codes,
   fromFd,
+  importNativePixmap,
   openVgem,
   type DmaBufErrorCode,
 } from '../lib';
@@ -31,7 +32,7 @@ import { DMA_BUF_SYNC_READ, hugePageSize } from '../lib/platform/uapi';
 import { errnos, systemError } from '../lib/platform/errors';
 import { errnoError } from '../lib/sharing/channel/socket';
 import { shape, type Shape } from './error-shape';
-import { checkFds, subjects } from './helpers';
+import { checkFds, subjects, withCopyMode } from './helpers';
 
 const TYPE_ERRORS: readonly string[] = [codes.INVALID_ARG_TYPE, codes.INVALID_ARG_VALUE, codes.ILLEGAL_CONSTRUCTOR];
 const RANGE_ERRORS: readonly string[] = [codes.OUT_OF_RANGE];
@@ -211,14 +212,27 @@ const triggers: Record<DmaBufErrorCode, Trigger> = {
   [codes.NO_EXTERNAL_BUFFERS]: {
     run() {
       using buf = allocate(PAGE_SIZE, { exporter: 'memfd' });
-      native().setCopyMode(true);
-      try {
-        return buf.mmap();
-      } finally {
-        native().setCopyMode(false);
-      }
+      return withCopyMode(() => buf.mmap());
     },
-    message: /^mmap: this runtime forbids external ArrayBuffers .*use read\(\)\/write\(\)/,
+    message: /^mmap: copy mode is on \((setCopyMode\(true\)|DMABUF_COPY_MODE=1)\): .*use read\(\)\/write\(\)/,
+  },
+  [codes.NOT_LINEAR]: {
+    needs: () => (caps.exporters.includes('udmabuf') ? null : 'udmabuf (a dma-buf to stand for a GPU texture)'),
+    run() {
+      using buf = allocate(PAGE_SIZE, { exporter: 'udmabuf' });
+      // I915_FORMAT_MOD_X_TILED, as an Intel GPU would hand it out
+      using pixmap = importNativePixmap(
+        {
+          planes: [{ fd: buf.fd, stride: 64, offset: 0, size: PAGE_SIZE }],
+          modifier: String((1n << 56n) | 1n),
+          supportsZeroCopyWebGpuImport: false,
+        },
+        { pixelFormat: 'bgra', codedSize: { width: 16, height: 16 } },
+      );
+      return pixmap.planes[0].read(0, new Uint8Array(4));
+    },
+    message:
+      /^read: this pixmap's modifier is 0x0100000000000001 \(INTEL\), not DRM_FORMAT_MOD_LINEAR \(0\): .*scrambled\. Hand it to a GPU instead/,
   },
   [codes.NO_NATIVE]: {
     // In a child process where the addon cannot load: what it threw there, as plain data.

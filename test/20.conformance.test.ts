@@ -5,14 +5,15 @@ import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
 import { PAGE_SIZE, fromFd, type DmaBuf } from '../lib';
 import { fdKind } from '../lib/platform/fdinfo';
-import { assertCode, assertRejects, assertSysError, checkFds, count, subjects } from './helpers';
+import { native } from '../lib/platform/binding';
+import { COPY_MODE, assertCode, assertRejects, assertSysError, bytesOf, checkFds, count, fillBytes, hasViews, subjects } from './helpers';
 import { assertPending, fakeTimers, probe } from './loop';
 
 const SIZE = 16 * PAGE_SIZE;
 
+/** Fills the buffer through its view, or in copy mode (npm run test:copy-mode) with write(). */
 function pattern(buf: DmaBuf, seed: number): void {
-  const view = buf.mmap();
-  for (let i = 0; i < view.length; i += 1) view[i] = (i * 31 + seed) & 0xff;
+  fillBytes(buf, (i) => (i * 31 + seed) & 0xff);
 }
 
 function checkPattern(bytes: Uint8Array, seed: number, offset = 0): void {
@@ -61,28 +62,55 @@ for (const s of subjects()) {
       });
     }
 
-    it('mmap gives the whole buffer, zero-copy and shared with read()/write()', () => {
-      const a = buf.mmap();
-      assert.equal(a.length, SIZE);
-      pattern(buf, 7);
-      const copy = new Uint8Array(SIZE);
-      buf.read(0, copy);
-      checkPattern(copy, 7);
-      buf.write(PAGE_SIZE, new Uint8Array([1, 2, 3]));
-      assert.deepEqual([...buf.mmap().subarray(PAGE_SIZE, PAGE_SIZE + 3)], [1, 2, 3]);
-      const tail = new Uint8Array(10);
-      buf.read(SIZE - 10, tail);
-      checkPattern(tail, 7, SIZE - 10);
-    });
+    if (s.fd && COPY_MODE) {
+      it('copy mode: mmap() is refused, naming read()/write(), which agree with each other', () => {
+        assertCode(() => buf.mmap(), 'ERR_DMABUF_NO_EXTERNAL_BUFFERS', /use read\(\)\/write\(\)/);
+        pattern(buf, 7);
+        const copy = new Uint8Array(SIZE);
+        buf.read(0, copy);
+        checkPattern(copy, 7);
+        buf.write(PAGE_SIZE, new Uint8Array([1, 2, 3]));
+        assert.deepEqual(
+          [...bytesOf(buf, PAGE_SIZE - 1, 5)],
+          [((PAGE_SIZE - 1) * 31 + 7) & 0xff, 1, 2, 3, ((PAGE_SIZE + 3) * 31 + 7) & 0xff],
+        );
+        const tail = new Uint8Array(10);
+        buf.read(SIZE - 10, tail);
+        checkPattern(tail, 7, SIZE - 10);
+      });
 
-    it('detaches every mmap view on release', () => {
-      const view = buf.mmap();
-      const sub = view.subarray(100, 200);
-      buf.close();
-      assert.equal(view.byteLength, 0);
-      assert.equal(sub.byteLength, 0);
-      if (s.fd) assert.equal(buf.closed, true);
-    });
+      it("copy mode: the copies' mapping goes with the buffer", () => {
+        const maps = native().mappingCount();
+        buf.read(0, new Uint8Array(1));
+        assert.equal(native().mappingCount(), maps + 1);
+        buf.close();
+        assert.equal(native().mappingCount(), maps);
+        assertCode(() => buf.read(0, new Uint8Array(1)), 'ERR_DMABUF_CLOSED');
+      });
+    } else {
+      it('mmap gives the whole buffer, zero-copy and shared with read()/write()', () => {
+        const a = buf.mmap();
+        assert.equal(a.length, SIZE);
+        pattern(buf, 7);
+        const copy = new Uint8Array(SIZE);
+        buf.read(0, copy);
+        checkPattern(copy, 7);
+        buf.write(PAGE_SIZE, new Uint8Array([1, 2, 3]));
+        assert.deepEqual([...buf.mmap().subarray(PAGE_SIZE, PAGE_SIZE + 3)], [1, 2, 3]);
+        const tail = new Uint8Array(10);
+        buf.read(SIZE - 10, tail);
+        checkPattern(tail, 7, SIZE - 10);
+      });
+
+      it('detaches every mmap view on release', () => {
+        const view = buf.mmap();
+        const sub = view.subarray(100, 200);
+        buf.close();
+        assert.equal(view.byteLength, 0);
+        assert.equal(sub.byteLength, 0);
+        if (s.fd) assert.equal(buf.closed, true);
+      });
+    }
 
     it('get/put: the last put releases, exactly once; use after release is ERR_DMABUF_CLOSED', () => {
       const fd = s.fd ? buf.fd : -1;
@@ -161,11 +189,12 @@ for (const s of subjects()) {
       {
         using access = buf.cpuAccess('write');
         assert.equal(access.direction, 'write');
-        buf.mmap()[0] = 42;
+        if (hasViews(buf)) buf.mmap()[0] = 42;
+        else buf.write(0, new Uint8Array([42]));
       }
       assert.equal(buf.cpuAccessCount.write, 0);
       await buf.beginCpuAccessAsync('read', { timeout: 5000 });
-      assert.equal(buf.mmap()[0], 42);
+      assert.equal(bytesOf(buf, 0, 1)[0], 42);
       buf.endCpuAccess('read');
       const guard = await buf.cpuAccessAsync('readwrite');
       guard.end();
@@ -200,32 +229,49 @@ for (const s of subjects()) {
       });
     }
 
-    it(`kmap: only inside a bracket, one page of the buffer itself, ${s.fd ? 'detached' : 'left attached (memory: JS detaches whole buffers only)'} at kunmap`, () => {
-      assertCode(() => buf.kmap(0), 'ERR_DMABUF_NO_CPU_ACCESS');
-      assertCode(() => buf.kmapAtomic(0), 'ERR_DMABUF_NO_CPU_ACCESS');
-      buf.beginCpuAccess('readwrite');
-      const p = buf.kmap(3);
-      assert.equal(p.length, PAGE_SIZE);
-      p.fill(0xab);
-      const a = buf.kmapAtomic(4);
-      a[0] = 0xcd;
-      assert.equal(buf.mmap()[3 * PAGE_SIZE + 1], 0xab, 'a kmap write is in the buffer at once, not at kunmap');
-      buf.write(4 * PAGE_SIZE + 1, new Uint8Array([0xef]));
-      assert.equal(a[1], 0xef, 'and a write to the buffer is in the kmap view');
-      buf.kunmap(3, p);
-      buf.kunmap(4);
-      assert.equal(p.byteLength, s.fd ? 0 : PAGE_SIZE);
-      assert.equal(a.byteLength, s.fd ? 0 : PAGE_SIZE);
-      assertCode(() => buf.kunmap(3), 'ERR_INVALID_ARG_VALUE');
-      const q = buf.kmap(5);
-      buf.endCpuAccess('readwrite');
-      if (s.fd) assert.equal(q.byteLength, 0, 'ending the last bracket kunmaps');
-      assertCode(() => buf.kunmap(5), 'ERR_INVALID_ARG_VALUE', /not kmapped/);
-      const m = buf.mmap();
-      assert.equal(m[3 * PAGE_SIZE], 0xab);
-      assert.equal(m[4 * PAGE_SIZE - 1], 0xab);
-      assert.equal(m[4 * PAGE_SIZE], 0xcd);
-    });
+    if (s.fd && COPY_MODE) {
+      it('copy mode: kmap() is refused inside a bracket, naming read()/write(); pages are copied at page offsets instead', () => {
+        assertCode(() => buf.kmap(0), 'ERR_DMABUF_NO_CPU_ACCESS');
+        buf.beginCpuAccess('readwrite');
+        assertCode(() => buf.kmap(3), 'ERR_DMABUF_NO_EXTERNAL_BUFFERS', /read\(\)\/write\(\)/);
+        assertCode(() => buf.kmapAtomic(4), 'ERR_DMABUF_NO_EXTERNAL_BUFFERS', /read\(\)\/write\(\)/);
+        assertCode(() => buf.kunmap(3), 'ERR_INVALID_ARG_VALUE', /not kmapped/);
+        buf.write(3 * PAGE_SIZE, new Uint8Array(PAGE_SIZE).fill(0xab));
+        buf.write(4 * PAGE_SIZE, new Uint8Array([0xcd]));
+        buf.endCpuAccess('readwrite');
+        const page = new Uint8Array(PAGE_SIZE + 1);
+        buf.read(3 * PAGE_SIZE, page);
+        assert.ok(page.subarray(0, PAGE_SIZE).every((b) => b === 0xab));
+        assert.equal(page[PAGE_SIZE], 0xcd);
+      });
+    } else {
+      it(`kmap: only inside a bracket, one page of the buffer itself, ${s.fd ? 'detached' : 'left attached (memory: JS detaches whole buffers only)'} at kunmap`, () => {
+        assertCode(() => buf.kmap(0), 'ERR_DMABUF_NO_CPU_ACCESS');
+        assertCode(() => buf.kmapAtomic(0), 'ERR_DMABUF_NO_CPU_ACCESS');
+        buf.beginCpuAccess('readwrite');
+        const p = buf.kmap(3);
+        assert.equal(p.length, PAGE_SIZE);
+        p.fill(0xab);
+        const a = buf.kmapAtomic(4);
+        a[0] = 0xcd;
+        assert.equal(buf.mmap()[3 * PAGE_SIZE + 1], 0xab, 'a kmap write is in the buffer at once, not at kunmap');
+        buf.write(4 * PAGE_SIZE + 1, new Uint8Array([0xef]));
+        assert.equal(a[1], 0xef, 'and a write to the buffer is in the kmap view');
+        buf.kunmap(3, p);
+        buf.kunmap(4);
+        assert.equal(p.byteLength, s.fd ? 0 : PAGE_SIZE);
+        assert.equal(a.byteLength, s.fd ? 0 : PAGE_SIZE);
+        assertCode(() => buf.kunmap(3), 'ERR_INVALID_ARG_VALUE');
+        const q = buf.kmap(5);
+        buf.endCpuAccess('readwrite');
+        if (s.fd) assert.equal(q.byteLength, 0, 'ending the last bracket kunmaps');
+        assertCode(() => buf.kunmap(5), 'ERR_INVALID_ARG_VALUE', /not kmapped/);
+        const m = buf.mmap();
+        assert.equal(m[3 * PAGE_SIZE], 0xab);
+        assert.equal(m[4 * PAGE_SIZE - 1], 0xab);
+        assert.equal(m[4 * PAGE_SIZE], 0xcd);
+      });
+    }
 
     if (s.dmabuf) {
       it('exports its (absent) fences as a signalled sync_file, and imports one', async () => {
@@ -300,7 +346,7 @@ for (const s of subjects()) {
           lax.unmap(t);
           const scanout = await pending;
           assert.equal(m.layout!.length, 1);
-          checkPattern(m.mmap(), 11);
+          checkPattern(bytesOf(m), 11);
           if (s.fd) assert.equal(m.fd, fd, 'the fd number survives migration');
           const t2 = scanout.map();
           assert.deepEqual(t2.segments, [{ offset: 0, length: SIZE }]);
@@ -332,11 +378,11 @@ for (const s of subjects()) {
         const m = s.make(SIZE, { segments: 2 });
         try {
           pattern(m, 3);
-          const old = m.mmap();
+          const old = hasViews(m) ? m.mmap() : null;
           m.attach({ name: 'scanout', contiguous: true });
           assert.equal(m.layout!.length, 1);
-          assert.equal(old.byteLength, 0, 'views of the old storage are detached');
-          checkPattern(m.mmap(), 3);
+          if (old) assert.equal(old.byteLength, 0, 'views of the old storage are detached');
+          checkPattern(bytesOf(m), 3);
         } finally {
           m.close();
         }

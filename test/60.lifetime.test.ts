@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { PAGE_SIZE, allocate, capabilities, type Attachment, type DmaBuf, type SgTable } from '../lib';
 import { native } from '../lib/platform/binding';
+import { copyModeOption, restoreCopyMode, setCopyMode } from '../lib/platform/copy-mode';
 import { fill, type WorkerJob } from './fixtures/worker';
-import { assertCode, assertSysError, checkFds, count, subjects, type Subject, isOpen } from './helpers';
+import { COPY_MODE, assertCode, assertSysError, checkFds, count, subjects, type Subject, isOpen } from './helpers';
 
 const SIZE = 8 * PAGE_SIZE;
 type State = 'normally' | 'while mapped' | 'while in CPU access' | 'after close';
@@ -516,9 +517,11 @@ describe('60 lifetime', () => {
       it(`${s.label}: ${s.fd ? 'mmap() and kmap() → ERR_DMABUF_NO_EXTERNAL_BUFFERS; read()/write() still work and agree' : 'mmap() still works (no external memory)'}`, () => {
         const b = native();
         const maps = b.mappingCount();
-        b.setCopyMode(true);
+        const saved = copyModeOption();
+        setCopyMode(true);
         try {
           assert.equal(capabilities().externalBuffers, false);
+          assert.deepEqual(capabilities().copyMode, { enabled: true, why: 'setCopyMode(true)' });
           using buf = s.make(SIZE);
           if (s.fd) {
             assertCode(() => buf.mmap(), 'ERR_DMABUF_NO_EXTERNAL_BUFFERS', /read\(\)\/write\(\)/);
@@ -547,9 +550,9 @@ describe('60 lifetime', () => {
           }
           count(s.label);
         } finally {
-          b.setCopyMode(false);
+          restoreCopyMode(saved);
         }
-        assert.equal(capabilities().externalBuffers, true);
+        assert.equal(capabilities().externalBuffers, !COPY_MODE);
         assert.equal(b.mappingCount(), maps, 'copy mode leaked a mapping');
       });
     }

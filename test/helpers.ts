@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { allocate, capabilities, fromFd, PAGE_SIZE, type AllocateOptions, type BuiltinExporter, type DmaBuf } from '../lib';
 import { drmDevices, openVgem } from '../lib/devices/drm';
 import { fdKind } from '../lib/platform/fdinfo';
+import { copyModeOption, restoreCopyMode, setCopyMode } from '../lib/platform/copy-mode';
 
 /** Whether a user with no rights of its own may run `file` (o+x on it and every directory above). */
 export function othersCanExecute(file: string): boolean {
@@ -280,4 +281,38 @@ export function nodeBinaries(): NodeBinary[] {
     ...extra.map((path) => ({ label: path, path, flags: [] })),
   ];
   return binaries;
+}
+
+/** Runs fn with copy mode on (as in Electron), then puts it back as it was (on, in a copy-mode run). */
+export function withCopyMode<T>(fn: () => T): T {
+  const saved = copyModeOption();
+  setCopyMode(true);
+  try {
+    return fn();
+  } finally {
+    restoreCopyMode(saved);
+  }
+}
+
+/** Whether this run is in copy mode (DMABUF_COPY_MODE=1, as `npm run test:copy-mode` sets): views refused, read()/write() copy. */
+export const COPY_MODE = process.env.DMABUF_COPY_MODE === '1';
+
+/** Whether buf hands out views in this run: always, but in copy mode only `memory` buffers (plain JS memory). */
+export function hasViews(buf: DmaBuf): boolean {
+  return !COPY_MODE || buf.exporter === 'memory';
+}
+
+/** buf[offset, offset + length): the mmap() view itself, or in copy mode a copy made by read(). */
+export function bytesOf(buf: DmaBuf, offset = 0, length = buf.size - offset): Uint8Array {
+  if (hasViews(buf)) return buf.mmap().subarray(offset, offset + length);
+  const out = new Uint8Array(length);
+  buf.read(offset, out);
+  return out;
+}
+
+/** Fills buf with f(i) for every byte i: through the view, or in copy mode with write(). */
+export function fillBytes(buf: DmaBuf, f: (i: number) => number): void {
+  const bytes = hasViews(buf) ? buf.mmap() : new Uint8Array(buf.size);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = f(i);
+  if (!hasViews(buf)) buf.write(0, bytes);
 }

@@ -37,6 +37,15 @@ const kAttachments = Symbol('attachments');
 const kDetach = Symbol('detach');
 const kIdle = Symbol('idle');
 const kTables = Symbol('tables');
+const kInCpuAccess = Symbol('inCpuAccess');
+
+/**
+ * @internal Whether `buf` has a CPU-access bracket open that covers writing ('write',
+ * 'readwrite') or reading ('read', 'readwrite'); no allocation, for copies on a hot path.
+ */
+export function inCpuAccess(buf: DmaBuf, write: boolean): boolean {
+  return buf[kInCpuAccess](write);
+}
 
 /** A scatter-gather table returned by Attachment.map(). */
 export interface SgTable {
@@ -457,6 +466,11 @@ export class DmaBuf implements Disposable {
     const ops = this[kOps];
     if (!ops.info) throw new DmaBufError(codes.NOT_SUPPORTED, `info: the '${ops.exporter}' exporter has no fdinfo`);
     return ops.info();
+  }
+
+  /** @internal */
+  [kInCpuAccess](write: boolean): boolean {
+    return !this.#closed && (this.#cpu.readwrite > 0 || (write ? this.#cpu.write : this.#cpu.read) > 0);
   }
 
   /** @internal The attachments as a list (one shared frozen empty list when there are none:

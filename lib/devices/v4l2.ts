@@ -2,7 +2,7 @@
 // straight into buffers this library allocated. Struct layouts from
 // include/uapi/linux/videodev2.h on 64-bit Linux.
 import { native } from '../platform/binding';
-import type { DmaBuf } from '../core/dma-buf';
+import { inCpuAccess, type DmaBuf } from '../core/dma-buf';
 import { DmaBufError, codes, closedError } from '../platform/errors';
 import { READABLE, Readiness } from '../fences/readiness';
 import { namedIoctl } from './ioctl';
@@ -55,6 +55,28 @@ export interface CapturedFrame {
   sequence: number;
   /** Capture time (CLOCK_MONOTONIC), microseconds. */
   timestampUs: number;
+  /**
+   * Copies the frame's bytes at offset (within bytesUsed) into target: the copy-mode path
+   * (Electron), where buffer.mmap() is refused. Inside your read bracket if one is open,
+   * else inside one of its own (DMA_BUF_IOCTL_SYNC START|READ … END|READ).
+   */
+  read(offset: number, target: ArrayBufferView): void;
+}
+
+/** CapturedFrame.read. */
+function readCaptured(buffer: DmaBuf, bytesUsed: number, offset: number, target: ArrayBufferView): void {
+  const bytes = v.bytes(target, 'target');
+  const off = v.range(offset, bytes.byteLength, bytesUsed);
+  if (inCpuAccess(buffer, false)) {
+    buffer.read(off, bytes);
+    return;
+  }
+  buffer.beginCpuAccess('read');
+  try {
+    buffer.read(off, bytes);
+  } finally {
+    buffer.endCpuAccess('read');
+  }
 }
 
 /** A V4L2 capture node (/dev/videoN) streaming into dma-bufs. */
@@ -143,10 +165,12 @@ export class V4l2Capture implements Disposable {
       const index = d.getUint32(0, true);
       const buffer = this.#slots[index];
       if (!buffer) throw new DmaBufError(codes.NOT_SUPPORTED, `${this.path}: the driver returned slot ${index}, which was not queued`);
+      const bytesUsed = d.getUint32(8, true);
       return {
         index,
         buffer,
-        bytesUsed: d.getUint32(8, true),
+        bytesUsed,
+        read: (offset, target) => readCaptured(buffer, bytesUsed, offset, target),
         sequence: d.getUint32(56, true),
         timestampUs: Number(d.getBigInt64(24, true)) * 1e6 + Number(d.getBigInt64(32, true)),
       };

@@ -3,6 +3,7 @@ import { accessSync, constants as fsc, existsSync, readdirSync } from 'node:fs';
 import { release } from 'node:os';
 import { nativeLoadError, nativeOrNull } from '../platform/binding';
 import { PAGE_SIZE } from '../platform/uapi';
+import { copyMode, type CopyModeInfo } from '../platform/copy-mode';
 import { DMA_HEAP_DIR, listHeaps } from './dma-heap';
 import { UDMABUF_PATH, udmabufLimits } from './udmabuf';
 import { explainDrm, explainHeaps, explainUdmabuf, explainVideo, syncFileSupport, systemFacts, type Finding } from './diagnose';
@@ -19,6 +20,8 @@ export interface Capabilities {
   syncFile: boolean;
   /** External ArrayBuffers allowed (false in Electron's memory cage): mmap() views work. */
   externalBuffers: boolean;
+  /** Copy mode: views refused, read()/write() copy; on in Electron, with DMABUF_COPY_MODE=1, or after setCopyMode(true). */
+  copyMode: CopyModeInfo;
   /** DRM nodes (/dev/dri/*) and V4L2 nodes (/dev/video*). */
   drm: string[];
   video: string[];
@@ -116,6 +119,7 @@ export function capabilities(): Capabilities {
     heaps,
     syncFile: sync.ok,
     externalBuffers,
+    copyMode: copyMode(),
     drm: devices('/dev/dri', ''),
     video: devices('/dev', 'video'),
     exporters,

@@ -2,6 +2,7 @@
 // page kmaps, SYNC brackets, names and fdinfo through the native addon.
 // The fd number stays the same for the buffer's life, across migrations (dup3).
 import { native } from '../platform/binding';
+import { copyMode } from '../platform/copy-mode';
 import { DmaBufError, codes } from '../platform/errors';
 import { READABLE, Readiness, WRITABLE } from '../fences/readiness';
 import { parseDmaBufInfo, readFdInfo, type DmaBufInfo } from '../platform/fdinfo';
@@ -16,7 +17,7 @@ function checkViewsAllowed(op: 'mmap' | 'kmap'): void {
   if (native().externalBuffersAllowed()) return;
   throw new DmaBufError(
     codes.NO_EXTERNAL_BUFFERS,
-    `${op}: this runtime forbids external ArrayBuffers (e.g. Electron's V8 memory cage), or copy mode is forced; use read()/write() copies instead`,
+    `${op}: copy mode is on (${copyMode().why ?? 'forced'}): views of buffer memory are unavailable; use read()/write(), which copy`,
   );
 }
 

@@ -294,7 +294,10 @@ function tryLoad(): NativeBinding | null {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const file = (require('node-gyp-build') as { path(dir: string): string }).path(ROOT);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(file) as NativeBinding;
+    const b = require(file) as NativeBinding;
+    // Copy mode (copy-mode.ts) from the environment, in each thread that loads the addon.
+    if (process.env.DMABUF_COPY_MODE === '1') b.setCopyMode(true);
+    return b;
   } catch (err) {
     loadError = err as Error;
     return null;

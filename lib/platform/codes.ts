@@ -25,6 +25,8 @@ export const codes = {
   NO_EXTERNAL_BUFFERS: 'ERR_DMABUF_NO_EXTERNAL_BUFFERS',
   /** mmap()/kmap() of a read-only buffer (an fd opened O_RDONLY): use read(), which copies. */
   READ_ONLY: 'ERR_DMABUF_READ_ONLY',
+  /** A CPU view or copy of a pixmap whose DRM format modifier is not DRM_FORMAT_MOD_LINEAR (tiled, compressed, or implicit). */
+  NOT_LINEAR: 'ERR_DMABUF_NOT_LINEAR',
   /** A hugetlb memfd to or from another process: a hole punched there would be SIGBUS here; use udmabuf with hugetlb. */
   UNSAFE_TO_SHARE: 'ERR_DMABUF_UNSAFE_TO_SHARE',
   /** The native addon is not loadable here. */

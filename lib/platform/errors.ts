@@ -97,6 +97,7 @@ const closedStates = {
   V4l2Capture: 'the capture is closed',
   FrameProducer: 'the producer is closed',
   FrameConsumer: 'the consumer is closed',
+  ImportedPixmap: 'the pixmap is closed',
 } as const;
 
 export type ClosedKind = keyof typeof closedStates;

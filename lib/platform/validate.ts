@@ -80,6 +80,9 @@ export function view(v: unknown, name: string): ArrayBufferView {
  */
 export function bytes(v: unknown, name: string): Uint8Array {
   const t = view(v, name);
+  // A Uint8Array (or Buffer) is used as it is: no allocation per read()/write(). Only an
+  // empty one can be over a detached ArrayBuffer; the constructor below tells.
+  if (t instanceof Uint8Array && t.byteLength > 0) return t;
   try {
     return new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
   } catch {

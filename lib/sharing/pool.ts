@@ -13,6 +13,7 @@ import type { DmaBuf } from '../core/dma-buf';
 import { DmaBufError, codes, argType, closedError } from '../platform/errors';
 import type { SyncFile } from '../fences/sync-file';
 import * as v from '../platform/validate';
+import { copyMode } from '../platform/copy-mode';
 import { waitFor, type Settle } from '../platform/wait';
 
 const PROTOCOL = 'dmabuf-pool/1';
@@ -66,17 +67,55 @@ export interface SubmitOptions {
   fence?: SyncFile;
 }
 
-/** A frame the producer holds between acquire() and submit(). */
+/** What a frame's view() throws in copy mode: the view error, naming the frame's copies. */
+function frameView(buf: DmaBuf, what: string, copies: string): Uint8Array {
+  try {
+    return buf.mmap();
+  } catch (err) {
+    if ((err as DmaBufError).code !== codes.NO_EXTERNAL_BUFFERS) throw err;
+    throw new DmaBufError(
+      codes.NO_EXTERNAL_BUFFERS,
+      `${what}: copy mode is on (${copyMode().why ?? 'forced'}); use ${copies}, which copy`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+const kSubmitted = Symbol('submitted');
+export const kHold = Symbol('hold');
+
+/** A frame the producer holds between acquire() and submit(), with a write bracket open. */
 export class Frame {
+  #held = true;
   /** @internal */
   constructor(
     readonly index: number,
     readonly seq: number,
     readonly buffer: DmaBuf,
   ) {}
-  /** The frame's bytes, zero-copy (inside the write bracket acquire() opened). */
+  /** The frame's bytes, zero-copy (inside the write bracket acquire() opened). In copy mode:
+   *  ERR_DMABUF_NO_EXTERNAL_BUFFERS; use write() and read(). */
   view(): Uint8Array {
-    return this.buffer.mmap();
+    return frameView(this.buffer, 'Frame.view', 'frame.write(offset, source) and frame.read(offset, target)');
+  }
+  /** Copies source into the frame at offset, inside the write bracket acquire() opened; until submit(). */
+  write(offset: number, source: ArrayBufferView): void {
+    this.#check('write');
+    this.buffer.write(offset, source);
+  }
+  /** Copies the frame's bytes at offset into target (what this producer wrote); until submit(). */
+  read(offset: number, target: ArrayBufferView): void {
+    this.#check('read');
+    this.buffer.read(offset, target);
+  }
+  /** @internal: submit() handed it over. */
+  [kSubmitted](): void {
+    this.#held = false;
+  }
+  #check(what: string): void {
+    if (!this.#held) throw stateError(`${what}: frame ${this.index} (seq ${this.seq}) was submitted; acquire() a frame to fill`);
   }
 }
 
@@ -179,6 +218,7 @@ export class FrameProducer implements Disposable {
     // The fence goes in while the bracket is still open: if the import fails, nothing has changed.
     if (o.fence !== undefined) frame.buffer.importSyncFile(o.fence, 'write');
     frame.buffer.endCpuAccess('write');
+    frame[kSubmitted]();
     this.#slots[frame.index] = { state: 'submitted', seq: frame.seq };
     try {
       await this.#channel.send([], msg);
@@ -244,9 +284,15 @@ export class FrameProducer implements Disposable {
   }
 }
 
-/** A frame the consumer holds, with a read bracket open, until release(). */
+/**
+ * A frame the consumer holds, with a read bracket open, until release(). It goes back to the
+ * producer once every reference is gone: yours (release()) and each one a GPU import took
+ * (toNativePixmap(), released by Electron's allReferencesReleased).
+ */
 export class ReceivedFrame {
-  #consumer: FrameConsumer | null;
+  readonly #consumer: FrameConsumer;
+  #mine = true;
+  #holds = 0;
   /** @internal */
   constructor(
     consumer: FrameConsumer,
@@ -257,16 +303,32 @@ export class ReceivedFrame {
   ) {
     this.#consumer = consumer;
   }
-  /** The frame's bytes, zero-copy. */
+  /** The frame's bytes, zero-copy. In copy mode: ERR_DMABUF_NO_EXTERNAL_BUFFERS; use read(). */
   view(): Uint8Array {
-    return this.buffer.mmap();
+    return frameView(this.buffer, 'ReceivedFrame.view', 'frame.read(offset, target)');
   }
-  /** Ends the read bracket and gives the frame back to the producer (once). */
+  /** Copies the frame's bytes at offset into target, inside the read bracket next() opened; until release(). */
+  read(offset: number, target: ArrayBufferView): void {
+    if (!this.#mine) throw stateError(`read: frame ${this.index} (seq ${this.seq}) was released`);
+    this.buffer.read(offset, target);
+  }
+  /** Gives up your reference (once): the read bracket ends and the frame goes back to the
+   *  producer, now or, while a GPU import still holds it, when that is released. */
   release(): Promise<void> {
-    const c = this.#consumer;
-    if (!c) return Promise.reject(stateError(`release: frame ${this.index} (seq ${this.seq}) was already released`));
-    this.#consumer = null;
-    return c.giveBack(this);
+    if (!this.#mine) return Promise.reject(stateError(`release: frame ${this.index} (seq ${this.seq}) was already released`));
+    this.#mine = false;
+    return this.#holds > 0 ? Promise.resolve() : this.#consumer.giveBack(this);
+  }
+  /** @internal A reference for a GPU import; the function drops it (once). */
+  [kHold](what: string): () => Promise<void> {
+    if (!this.#mine) throw stateError(`${what}: frame ${this.index} (seq ${this.seq}) was released; describe a frame you hold`);
+    this.#holds++;
+    let dropped = false;
+    return () => {
+      if (dropped) return Promise.resolve();
+      dropped = true;
+      return --this.#holds > 0 || this.#mine ? Promise.resolve() : this.#consumer.giveBack(this);
+    };
   }
 }
 

@@ -4,7 +4,22 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Channel, FrameConsumer, FrameProducer, openVgem, PAGE_SIZE } from '../../lib';
-import { checkFds, onlyWith } from '../helpers';
+import { COPY_MODE, checkFds, onlyWith } from '../helpers';
+import type { Frame, ReceivedFrame } from '../../lib';
+
+/** Fills a producer's frame: through its view, or in copy mode (npm run test:kernel:copy-mode) with write(). */
+function fillFrame(frame: Frame, value: number): void {
+  if (COPY_MODE) frame.write(0, new Uint8Array(frame.buffer.size).fill(value));
+  else frame.view().fill(value);
+}
+
+/** One byte of a consumer's frame: from its view, or in copy mode with read(). */
+function byteAt(f: ReceivedFrame, offset: number): number {
+  if (!COPY_MODE) return f.view()[offset];
+  const b = new Uint8Array(1);
+  f.read(offset, b);
+  return b[0];
+}
 import { assertPending } from '../loop';
 
 for (const exporter of ['udmabuf', 'dma-heap'] as const) {
@@ -22,7 +37,7 @@ for (const exporter of ['udmabuf', 'dma-heap'] as const) {
       ]);
       try {
         const frame = await producer.acquire();
-        frame.view().fill(7);
+        fillFrame(frame, 7);
         using gem = vgem.importDmaBuf(frame.buffer);
         const fence = vgem.vgemFenceAttach(gem, true);
         using sf = frame.buffer.exportSyncFile('write');
@@ -38,7 +53,7 @@ for (const exporter of ['udmabuf', 'dma-heap'] as const) {
         vgem.vgemFenceSignal(fence);
         const f = await next;
         assert.ok(f);
-        assert.equal(f.view()[PAGE_SIZE], 7);
+        assert.equal(byteAt(f, PAGE_SIZE), 7);
         assert.deepEqual(f.meta, { gpu: true });
         await f.release();
       } finally {
@@ -59,7 +74,7 @@ for (const exporter of ['udmabuf', 'dma-heap'] as const) {
       ]);
       try {
         const frame = await producer.acquire();
-        frame.view().fill(9);
+        fillFrame(frame, 9);
         using gem = vgem.importDmaBuf(frame.buffer);
         const fence = vgem.vgemFenceAttach(gem, true);
         using sf = frame.buffer.exportSyncFile('write');
@@ -71,7 +86,7 @@ for (const exporter of ['udmabuf', 'dma-heap'] as const) {
         assert.ok(f);
         assert.equal(f.seq, frame.seq, 'the frame that timed out, not lost');
         assert.deepEqual(f.meta, { late: true });
-        assert.equal(f.view()[0], 9);
+        assert.equal(byteAt(f, 0), 9);
         await f.release();
         const again = await producer.acquire({ timeout: 5000 });
         await producer.submit(again, null);

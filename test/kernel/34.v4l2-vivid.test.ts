@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { allocate, PAGE_SIZE, V4l2Capture } from '../../lib';
-import { checkFds, onlyWith } from '../helpers';
+import { COPY_MODE, checkFds, onlyWith } from '../helpers';
 
 const roundUp = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
@@ -48,10 +48,21 @@ for (const exporter of ['udmabuf', 'dma-heap', 'memfd'] as const) {
           sequences.push(frame.sequence);
           {
             await frame.buffer.beginCpuAccessAsync('read', { timeout: 5000 });
-            const px = frame.buffer.mmap();
+            // Copy mode (Electron): no view; read() copies inside the bracket that is open.
+            const px = new Uint8Array(4);
+            frame.read(0, px);
             // vivid's default pattern: 75 % colour bars, white first (Y 0xb3/0xb4, U/V 0x80)
-            assert.ok(px[0] >= 0xb0 && px[0] <= 0xb5 && px[1] === 0x80 && px[3] === 0x80, `first pixels ${[...px.subarray(0, 4)]}`);
+            assert.ok(px[0] >= 0xb0 && px[0] <= 0xb5 && px[1] === 0x80 && px[3] === 0x80, `first pixels ${[...px]}`);
+            if (COPY_MODE) assert.throws(() => frame.buffer.mmap(), { code: 'ERR_DMABUF_NO_EXTERNAL_BUFFERS' });
+            else assert.deepEqual([...frame.buffer.mmap().subarray(0, 4)], [...px], 'the view and the copy agree');
             frame.buffer.endCpuAccess('read');
+            // Without a bracket of yours, read() opens and ends one of its own.
+            const tail = new Uint8Array(2);
+            frame.read(frame.bytesUsed - 2, tail);
+            assert.equal(tail[1], 0x80, 'the last pixel pair ends with V');
+            assert.equal(frame.buffer.cpuAccessCount.read, 0);
+            // Only the bytes the driver wrote: bytesUsed bounds it, not the buffer's size.
+            assert.throws(() => frame.read(frame.bytesUsed - 1, tail), { code: 'ERR_OUT_OF_RANGE' });
           }
           cam.queue(frame.index, frame.buffer);
         }
