@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Channel, FrameConsumer, FrameProducer, openVgem, PAGE_SIZE } from '../../lib';
 import { COPY_MODE, checkFds, onlyWith } from '../helpers';
-import type { Frame, ReceivedFrame } from '../../lib';
+import type { DrmDevice, Frame, ReceivedFrame } from '../../lib';
+import { assertPending } from '../loop';
 
 /** Fills a producer's frame: through its view, or in copy mode (npm run test:kernel:copy-mode) with write(). */
 function fillFrame(frame: Frame, value: number): void {
@@ -20,7 +21,30 @@ function byteAt(f: ReceivedFrame, offset: number): number {
   f.read(offset, b);
   return b[0];
 }
-import { assertPending } from '../loop';
+
+interface Rig {
+  /** The consumer's end, for once(b, 'message'). */
+  b: Channel;
+  vgem: DrmDevice;
+  producer: FrameProducer;
+  consumer: FrameConsumer;
+}
+
+/** A two-frame pool over a channel pair, and vgem to fence its frames; all closed after `body`. */
+async function withPool(exporter: 'udmabuf' | 'dma-heap', body: (rig: Rig) => Promise<void>): Promise<void> {
+  const [a, bFd] = Channel.pair();
+  const b = Channel.fromFd(bFd, { takeOwnership: true });
+  using vgem = openVgem();
+  const [producer, consumer] = await Promise.all([FrameProducer.create(a, 4 * PAGE_SIZE, { count: 2, exporter }), FrameConsumer.attach(b)]);
+  try {
+    await body({ b, vgem, producer, consumer });
+  } finally {
+    producer.close();
+    consumer.close();
+    a.close();
+    b.close();
+  }
+}
 
 for (const exporter of ['udmabuf', 'dma-heap'] as const) {
   describe(`33 frame pool with vgem fences on ${exporter}`, () => {
@@ -28,14 +52,7 @@ for (const exporter of ['udmabuf', 'dma-heap'] as const) {
     checkFds();
 
     it('consume waits for the fence passed to submit, without blocking the event loop', async () => {
-      const [a, bFd] = Channel.pair();
-      const b = Channel.fromFd(bFd, { takeOwnership: true });
-      using vgem = openVgem();
-      const [producer, consumer] = await Promise.all([
-        FrameProducer.create(a, 4 * PAGE_SIZE, { count: 2, exporter }),
-        FrameConsumer.attach(b),
-      ]);
-      try {
+      await withPool(exporter, async ({ b, vgem, producer, consumer }) => {
         const frame = await producer.acquire();
         fillFrame(frame, 7);
         using gem = vgem.importDmaBuf(frame.buffer);
@@ -56,23 +73,11 @@ for (const exporter of ['udmabuf', 'dma-heap'] as const) {
         assert.equal(byteAt(f, PAGE_SIZE), 7);
         assert.deepEqual(f.meta, { gpu: true });
         await f.release();
-      } finally {
-        producer.close();
-        consumer.close();
-        a.close();
-        b.close();
-      }
+      });
     });
 
     it('a fence that does not signal in time: next() rejects with ERR_DMABUF_TIMEOUT and keeps the frame; once it signals, next() returns it', async () => {
-      const [a, bFd] = Channel.pair();
-      const b = Channel.fromFd(bFd, { takeOwnership: true });
-      using vgem = openVgem();
-      const [producer, consumer] = await Promise.all([
-        FrameProducer.create(a, 4 * PAGE_SIZE, { count: 2, exporter }),
-        FrameConsumer.attach(b),
-      ]);
-      try {
+      await withPool(exporter, async ({ vgem, producer, consumer }) => {
         const frame = await producer.acquire();
         fillFrame(frame, 9);
         using gem = vgem.importDmaBuf(frame.buffer);
@@ -90,12 +95,7 @@ for (const exporter of ['udmabuf', 'dma-heap'] as const) {
         await f.release();
         const again = await producer.acquire({ timeout: 5000 });
         await producer.submit(again, null);
-      } finally {
-        producer.close();
-        consumer.close();
-        a.close();
-        b.close();
-      }
+      });
     });
   });
 }
