@@ -87,6 +87,8 @@ export interface PipelineRow {
   variant: Variant;
   paced: PacedResult;
   unpaced: RunResult;
+  /** The floor, measured right before this row's paced run, over as many frames. */
+  floor: FloorResult;
 }
 
 /** The floor: the same 60 frames/s schedule, a bare Node child on a pipe echoing its wake-up
@@ -100,7 +102,6 @@ export interface FloorResult {
 export interface PipelineResult {
   plan: PipelinePlan;
   pinned: boolean;
-  floor: FloorResult;
   rows: PipelineRow[];
 }
 
@@ -375,7 +376,7 @@ class Pipeline {
 }
 
 /** One row, in this process: the producer (run as `pipeline.js <kind> <variant> <size> <plan>`). */
-async function producer(kind: Kind, variant: Variant, size: string, plan: PipelinePlan): Promise<PipelineRow> {
+async function producer(kind: Kind, variant: Variant, size: string, plan: PipelinePlan): Promise<Omit<PipelineRow, 'floor'>> {
   const { name, width, height } = FRAME_SIZES.find((f) => f.name === size)!;
   const p = await Pipeline.start(kind, variant, width, height, plan.pool);
   try {
@@ -396,15 +397,16 @@ async function producer(kind: Kind, variant: Variant, size: string, plan: Pipeli
  *  heap has had no forced collection, as in a real program, whatever the other suites did here. */
 export async function pipelineBench(kind: Kind, plan: PipelinePlan, pinned: boolean, log: (s: string) => void): Promise<PipelineResult> {
   const rows: PipelineRow[] = [];
-  const floor = await floorRun(plan.paced);
-  log(
-    `  floor (a bare Node child echoing on a pipe, same schedule): p50 ${floor.latency.median.toFixed(3)} p99 ${floor.p99.toFixed(3)} max ${floor.latency.max.toFixed(3)} ms, steal ${floor.stealMs} ms`,
-  );
   for (const { name } of FRAME_SIZES) {
     for (const variant of ['reuse', 'fresh'] as const) {
-      const row = await runProducer(kind, variant, name, plan);
+      // The floor right before each row, so that the two meet the same load on a shared machine.
+      const floor = await floorRun(plan.paced);
+      const row = { ...(await runProducer(kind, variant, name, plan)), floor };
       const { paced, unpaced } = row;
       const f = (x: number) => x.toFixed(3);
+      log(
+        `  floor (a bare Node child echoing on a pipe, same schedule): p50 ${f(floor.latency.median)} p99 ${f(floor.p99)} max ${f(floor.latency.max)} ms, steal ${floor.stealMs} ms`,
+      );
       log(
         `  ${name} ${variant}: paced ${paced.frames} frames: p50 ${f(paced.latency.median)} p99 ${f(paced.p99)} max ${f(paced.latency.max)} ms, ` +
           `dropped ${paced.dropped}, late ${paced.late}, steal ${paced.stealMs} ms, GC max ${f(paced.gcProducer.maxPauseMs)} (producer) ${f(paced.gcConsumer.maxPauseMs)} (consumer) ms ` +
@@ -415,7 +417,7 @@ export async function pipelineBench(kind: Kind, plan: PipelinePlan, pinned: bool
       rows.push(row);
     }
   }
-  return { plan, pinned, floor, rows };
+  return { plan, pinned, rows };
 }
 
 /** Node flags of the producer and the consumer. DMABUF_BENCH_PIPELINE_FLAGS adds some, for
@@ -424,7 +426,7 @@ function nodeFlags(): string[] {
   return ['--expose-gc', ...(process.env.DMABUF_BENCH_PIPELINE_FLAGS ?? '').split(' ').filter(Boolean)];
 }
 
-function runProducer(kind: Kind, variant: Variant, size: string, plan: PipelinePlan): Promise<PipelineRow> {
+function runProducer(kind: Kind, variant: Variant, size: string, plan: PipelinePlan): Promise<Omit<PipelineRow, 'floor'>> {
   const child = spawn(process.execPath, [...nodeFlags(), __filename, kind, variant, size, JSON.stringify(plan)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -439,7 +441,7 @@ function runProducer(kind: Kind, variant: Variant, size: string, plan: PipelineP
       const rest = lines.filter((l) => l !== line && l.trim() !== '');
       if (rest.length) process.stderr.write(rest.join('\n') + '\n');
       if (code !== 0 || !line) reject(new Error(`pipeline producer (${size}, ${variant}) exited with ${code}: ${out.slice(-2000)}`));
-      else resolve(JSON.parse(line) as PipelineRow);
+      else resolve(JSON.parse(line) as Omit<PipelineRow, 'floor'>);
     });
   });
 }

@@ -378,10 +378,11 @@ function pipelineMetrics(p: PipelineResult, k: Kind, out: Record<string, PathMet
         mapped_to_checked_median_ms: r.paced.mappedToChecked.median,
         producer_send_median_ms: r.paced.send.median,
         steal_ms: r.paced.stealMs,
-        floor_p50_ms: p.floor.latency.median,
-        floor_p99_ms: p.floor.p99,
-        floor_max_ms: p.floor.latency.max,
-        floor_steal_ms: p.floor.stealMs,
+        floor_p50_ms: r.floor.latency.median,
+        floor_p99_ms: r.floor.p99,
+        floor_max_ms: r.floor.latency.max,
+        floor_steal_ms: r.floor.stealMs,
+        no_reuse_floor_p99_ms: f.floor.p99,
         no_reuse_p50_ms: f.paced.latency.median,
         no_reuse_p99_ms: f.paced.p99,
         no_reuse_max_ms: f.paced.latency.max,
@@ -393,7 +394,7 @@ function pipelineMetrics(p: PipelineResult, k: Kind, out: Record<string, PathMet
         `${r.paced.frames} frames due every 16.667 ms (setTimeout to each deadline), each written (frame number, first and last row) in one of ${p.plan.pool} buffers and sent over a Channel (SCM_RIGHTS) ` +
         'to a long-lived consumer, which maps it (the same view each time with reuse), checks the frame number and both rows inside a read bracket and acknowledges, freeing the slot; ' +
         'latency = process.hrtime just before send() in the producer → after the check in the consumer (CLOCK_MONOTONIC in both). ' +
-        'no_reuse_*: the same with a new import and a new mmap() view per frame, closed after the ack. floor_*: the same schedule, a bare Node child echoing on a pipe (no library)',
+        'no_reuse_*: the same with a new import and a new mmap() view per frame, closed after the ack. floor_*: right before the run, the same schedule with a bare Node child echoing the time on a pipe (no library, no buffer)',
       ...(emulated ? { note: vmNote } : {}),
     };
   }
@@ -654,13 +655,12 @@ export function renderMarkdown(rep: Report): string {
         `${p.pinned ? ', both on the one CPU of the run' : ', unpinned'}. Latency: submit (just before send) → the consumer has the frame mapped and checked. ` +
         '"reuse": Channel { reuse: true }, the consumer keeps the buffers (same mapping and view); "no reuse": a new import and mmap() view per frame. ' +
         '"received": submit → the consumer\'s receive() resolved (send, wake-up, recvmsg, import). "dropped": no free slot at the deadline; "late": submitted > 2 ms after it. ' +
-        `Floor: the same schedule, a bare Node child echoing on a pipe (no library): p50 ${fmt(p.floor.latency.median)}, p99 ${fmt(p.floor.p99)}, max ${fmt(p.floor.latency.max)} ms` +
-        `${p.floor.stealMs ? ` (${p.floor.stealMs} ms of CPU stolen by the hypervisor meanwhile)` : ''}.`,
+        '"stolen": CPU time the hypervisor took meanwhile (/proc/stat). "floor": measured right before each row, the same schedule with a bare Node child echoing the time on a pipe (no library, no buffer).',
       '',
     );
     lines.push(
-      '| size | consumer | p50 | p99 | max | received p99 | received → mapped | mapped → checked | dropped | late | stolen | GC producer | GC consumer | unpaced frames/s | unpaced p99 | unpaced max |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| size | consumer | p50 | p99 | max | received p99 | received → mapped | mapped → checked | dropped | late | stolen | floor p50 | floor p99 | floor max | GC producer | GC consumer | unpaced frames/s | unpaced p99 | unpaced max |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     const gcCell = (g: GcSummary) => (g.count ? `max ${fmt(g.maxPauseMs)}: ${gcKinds(g)}` : 'none');
     for (const x of p.rows as PipelineRow[]) {
@@ -678,6 +678,9 @@ export function renderMarkdown(rep: Report): string {
           q.dropped,
           q.late,
           `${q.stealMs} ms`,
+          fmt(x.floor.latency.median),
+          fmt(x.floor.p99),
+          fmt(x.floor.latency.max),
           gcCell(q.gcProducer),
           gcCell(q.gcConsumer),
           fmt(x.unpaced.fps),
