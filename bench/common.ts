@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PerformanceEntry } from 'node:perf_hooks';
 
 export const MiB = 1024 * 1024;
 /** The project root (this file runs as dist/bench/common.js). */
@@ -136,4 +137,20 @@ export function fmt(x: number | null | undefined, digits = 3): string {
   if (x === null || x === undefined || Number.isNaN(x)) return '–';
   if (Math.abs(x) >= 10 ** digits) return Math.round(x).toString();
   return Number(x.toPrecision(digits)).toString();
+}
+
+/** One garbage collection, as a PerformanceObserver on 'gc' reports it. */
+export interface GcEntry {
+  /** ms */
+  duration: number;
+  /** perf_hooks constants: 1 minor (scavenge), 4 major (mark-compact), 8 incremental, 16 weak callbacks. */
+  kind: number;
+  flags: number;
+  /** ms, performance.now() of this process when it started. */
+  start: number;
+}
+
+export function gcEntry(e: PerformanceEntry): GcEntry {
+  const d = (e as PerformanceEntry & { detail?: { kind?: number; flags?: number } }).detail ?? {};
+  return { duration: e.duration, kind: d.kind ?? 0, flags: d.flags ?? 0, start: e.startTime };
 }

@@ -3,6 +3,7 @@
 import { fmt, fmtBytes, MiB, ratio, type Kind, type Stats } from './common';
 import type { PathResults } from './run';
 import type { HandoffSize } from './suites';
+import type { GcSummary, PipelineResult, PipelineRow } from './pipeline';
 
 export interface Metric {
   /** The figure the target is about (a ratio, MiB or fds); null when not measurable here. */
@@ -69,7 +70,7 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
   const isDmaBuf = k !== 'memfd';
 
   // sync bracket
-  {
+  if (r.sync) {
     const q = ratio(r.sync.js, r.sync.c);
     const raw: Metric['raw'] = {
       js_median_ns: r.sync.js.median,
@@ -106,7 +107,7 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
   }
 
   // fill / copy
-  {
+  if (r.fill) {
     const value = r4(r.fill.c.total.median / r.fill.js.total.median);
     out.view_fill_js_over_c = {
       value,
@@ -129,7 +130,7 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
   }
 
   // create → mmap → release
-  {
+  if (r.cmr) {
     const q = ratio(r.cmr.js, r.cmr.c);
     const raw: Metric['raw'] = { js_median_us: r3(r.cmr.js.median / 1e3), c_median_us: r3(r.cmr.c.median / 1e3), band: q.band };
     if (r.cmr.bare) {
@@ -151,10 +152,11 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
   }
 
   // handoff
-  {
-    const h64 = at(r.handoff, 64);
-    const h1 = at(r.handoff, 1);
-    const h256 = at(r.handoff, 256);
+  if (r.handoff) {
+    const handoff = r.handoff;
+    const h64 = at(handoff, 64);
+    const h1 = at(handoff, 1);
+    const h256 = at(handoff, 256);
     const ms = (us: Stats): Stats => ({
       ...us,
       min: us.min / 1e3,
@@ -164,9 +166,9 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
       max: us.max / 1e3,
     });
     const perSize = (js: (h: HandoffSize) => Stats, c: (h: HandoffSize) => Stats = (h) => ms(h.cScmRightsUs)) =>
-      Object.fromEntries(r.handoff.map((h) => [`at_${h.size / MiB}mib`, ratio(js(h), c(h)).value]));
+      Object.fromEntries(handoff.map((h) => [`at_${h.size / MiB}mib`, ratio(js(h), c(h)).value]));
     const worst = (js: (h: HandoffSize) => Stats) => {
-      const all = r.handoff.map((h) => ({ h, q: ratio(js(h), ms(h.cScmRightsUs)) }));
+      const all = handoff.map((h) => ({ h, q: ratio(js(h), ms(h.cScmRightsUs)) }));
       return all.reduce((a, b) => (b.q.value > a.q.value ? b : a));
     };
     const overC = (name: string, js: (h: HandoffSize) => Stats, what: string, how: string) => {
@@ -181,10 +183,10 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
           band: w.q.band,
           js_worst_median_ms: js(w.h).median,
           c_worst_median_ms: r4(w.h.cScmRightsUs.median / 1e3),
-          ...Object.fromEntries(r.handoff.map((h) => [`c_${h.size / MiB}mib_median_us`, h.cScmRightsUs.median])),
-          ...Object.fromEntries(r.handoff.map((h) => [`js_${h.size / MiB}mib_median_ms`, js(h).median])),
+          ...Object.fromEntries(handoff.map((h) => [`c_${h.size / MiB}mib_median_us`, h.cScmRightsUs.median])),
+          ...Object.fromEntries(handoff.map((h) => [`js_${h.size / MiB}mib_median_ms`, js(h).median])),
           ...Object.fromEntries(
-            r.handoff.map((h) => [`bare_addon_over_c_at_${h.size / MiB}mib`, ratio(h.rawAddon, ms(h.cScmRightsUs)).value]),
+            handoff.map((h) => [`bare_addon_over_c_at_${h.size / MiB}mib`, ratio(h.rawAddon, ms(h.cScmRightsUs)).value]),
           ),
         },
         how,
@@ -211,7 +213,7 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
       `the child imports afresh and copies the two bytes out with read(): no view of the whole buffer. ${sameGaps}`,
     );
     {
-      const b2b = r.handoff.map((h) => ({ h, q: ratio(h.channelReuseBackToBack, ms(h.cBackToBackUs)) }));
+      const b2b = handoff.map((h) => ({ h, q: ratio(h.channelReuseBackToBack, ms(h.cBackToBackUs)) }));
       const w = b2b.reduce((a, b) => (b.q.value > a.q.value ? b : a));
       out.handoff_back_to_back_js_over_c = {
         value: w.q.value,
@@ -225,9 +227,9 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
           ),
           band: w.q.band,
           ...Object.fromEntries(
-            r.handoff.map((h) => [`new_view_at_${h.size / MiB}mib`, ratio(h.channelBackToBack, ms(h.cBackToBackUs)).value]),
+            handoff.map((h) => [`new_view_at_${h.size / MiB}mib`, ratio(h.channelBackToBack, ms(h.cBackToBackUs)).value]),
           ),
-          ...Object.fromEntries(r.handoff.map((h) => [`c_${h.size / MiB}mib_median_us`, h.cBackToBackUs.median])),
+          ...Object.fromEntries(handoff.map((h) => [`c_${h.size / MiB}mib_median_us`, h.cBackToBackUs.median])),
         },
         how: 'like with like: JS rounds back to back (no idle gap, so no wake-up from idle) against C rounds back to back',
       };
@@ -283,7 +285,7 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
   }
 
   // soak
-  {
+  if (r.soak) {
     const s = r.soak;
     // A leak seen in fewer cycles is a miss; no leak in fewer cycles than asked proves less.
     const soakMet = (ok: boolean | null) => (!ok ? false : s.reduced ? null : true);
@@ -337,7 +339,114 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
       out.soak_fd_delta.note = note;
     }
   }
+  if (r.pipeline) pipelineMetrics(r.pipeline, k, out);
   return out;
+}
+
+const gcKinds = (g: GcSummary) =>
+  Object.entries(g.byKind)
+    .map(([k, v]) => `${k} ${v.count}× (max ${v.maxMs})`)
+    .join(', ') || 'none';
+
+/** The paced pipeline (issue 11): p99 per frame size, GC pauses, unpaced frames/s. */
+function pipelineMetrics(p: PipelineResult, k: Kind, out: Record<string, PathMetric>): void {
+  const emulated = k !== 'memfd';
+  const row = (size: string, variant: 'reuse' | 'fresh') => p.rows.find((x) => x.size === size && x.variant === variant)!;
+  const vmNote =
+    'not judged here: under QEMU TCG every step is 5–30× slower and uneven, so an absolute time target says nothing about real hardware; the host run judges it';
+  const pin = p.pinned ? 'producer and consumer pinned to one CPU' : 'unpinned';
+  for (const size of ['1080p', '2160p']) {
+    const r = row(size, 'reuse');
+    const f = row(size, 'fresh');
+    if (!r || !f) continue;
+    const value = r.paced.p99;
+    out[`pipeline_${size}_p99_ms`] = {
+      value,
+      target: '<= 1',
+      met: emulated ? null : check(value, '<= 1'),
+      path: `${k}, ${r.width}×${r.height} RGBA, pool of ${p.plan.pool}, Channel { reuse: true }, 60 frames/s, ${pin}`,
+      raw: {
+        frames: r.paced.frames,
+        p50_ms: r.paced.latency.median,
+        p99_ms: r.paced.p99,
+        max_ms: r.paced.latency.max,
+        dropped: r.paced.dropped,
+        late: r.paced.late,
+        submit_to_received_p50_ms: r.paced.toReceived.median,
+        submit_to_received_p99_ms: r.paced.receivedP99,
+        received_to_mapped_median_ms: r.paced.receivedToMapped.median,
+        mapped_to_checked_median_ms: r.paced.mappedToChecked.median,
+        producer_send_median_ms: r.paced.send.median,
+        steal_ms: r.paced.stealMs,
+        floor_p50_ms: r.floor.latency.median,
+        floor_p99_ms: r.floor.p99,
+        floor_max_ms: r.floor.latency.max,
+        floor_steal_ms: r.floor.stealMs,
+        no_reuse_floor_p99_ms: f.floor.p99,
+        no_reuse_p50_ms: f.paced.latency.median,
+        no_reuse_p99_ms: f.paced.p99,
+        no_reuse_max_ms: f.paced.latency.max,
+        no_reuse_dropped: f.paced.dropped,
+        no_reuse_received_to_mapped_median_ms: f.paced.receivedToMapped.median,
+        worst_frames: r.paced.worst.map((w) => `#${w.seq} ${w.ms} (received ${w.received}, mapped ${w.mapped})`).join('; '),
+      },
+      how:
+        `${r.paced.frames} frames due every 16.667 ms (setTimeout to each deadline), each written (frame number, first and last row) in one of ${p.plan.pool} buffers and sent over a Channel (SCM_RIGHTS) ` +
+        'to a long-lived consumer, which maps it (the same view each time with reuse), checks the frame number and both rows inside a read bracket and acknowledges, freeing the slot; ' +
+        'latency = process.hrtime just before send() in the producer → after the check in the consumer (CLOCK_MONOTONIC in both). ' +
+        'no_reuse_*: the same with a new import and a new mmap() view per frame, closed after the ack. floor_*: right before the run, the same schedule with a bare Node child echoing the time on a pipe (no library, no buffer)',
+      ...(emulated ? { note: vmNote } : {}),
+    };
+  }
+  // GC pauses in both processes during every paced run
+  {
+    const runs = p.rows.flatMap((x) => [
+      { x, who: 'producer', g: x.paced.gcProducer },
+      { x, who: 'consumer', g: x.paced.gcConsumer },
+    ]);
+    const worst = runs.reduce((a, b) => (b.g.maxPauseMs > a.g.maxPauseMs ? b : a));
+    const value = worst.g.maxPauseMs;
+    const raw: Metric['raw'] = {
+      worst_run:
+        value > 0 ? `${worst.x.size} ${worst.x.variant === 'reuse' ? 'reuse' : 'no reuse'}, ${worst.who}` : 'no collection in any run',
+      incremental_marking_started: runs.some((q) => q.g.incrementalMarking) ? 'yes' : 'no',
+      full_gc_forced_after_run_ms: Math.max(...p.rows.flatMap((x) => [x.paced.fullGcProducerMs, x.paced.fullGcConsumerMs])),
+    };
+    for (const q of runs)
+      raw[`${q.x.size}_${q.x.variant === 'reuse' ? 'reuse' : 'no_reuse'}_${q.who}`] = `max ${q.g.maxPauseMs} ms: ${gcKinds(q.g)}`;
+    out.pipeline_gc_max_pause_ms = {
+      value,
+      target: '<= 2',
+      met: emulated ? null : check(value, '<= 2'),
+      path: `${k}, every paced run (1080p and 2160p, reuse and no reuse), producer and consumer`,
+      raw,
+      how:
+        "a PerformanceObserver on 'gc' in the producer and in the consumer during each paced run: every collection's duration and kind (scavenge, mark-compact, incremental, weakcb). " +
+        "No collection is forced before the run (one would arm V8's memory reducer into it); full_gc_forced_after_run_ms: one gc() after the run, what a mark-compact of these heaps costs here",
+      ...(emulated ? { note: vmNote } : {}),
+    };
+  }
+  for (const size of ['1080p', '2160p']) {
+    const r = row(size, 'reuse');
+    const f = row(size, 'fresh');
+    if (!r || !f) continue;
+    out[`pipeline_unpaced_fps_${size}`] = {
+      value: r.unpaced.fps,
+      target: 'informational',
+      met: null,
+      path: `${k}, ${r.width}×${r.height} RGBA, pool of ${p.plan.pool}, Channel { reuse: true }, unpaced`,
+      raw: {
+        frames: r.unpaced.frames,
+        p50_ms: r.unpaced.latency.median,
+        p99_ms: r.unpaced.p99,
+        max_ms: r.unpaced.latency.max,
+        no_reuse_fps: f.unpaced.fps,
+        no_reuse_p99_ms: f.unpaced.p99,
+        no_reuse_max_ms: f.unpaced.latency.max,
+      },
+      how: `${r.unpaced.frames} frames as fast as the pool allows (a frame goes out whenever one of the ${p.plan.pool} slots is free); latency as in the paced run, so it includes the wait behind the frames in flight`,
+    };
+  }
 }
 
 export function buildMetrics(paths: Partial<Record<Kind, PathResults>>): Record<string, Metric> {
@@ -409,6 +518,20 @@ function headline(name: string, m: Omit<Metric, 'paths' | 'how'>): string[] {
       js = `${raw.cycles} cycles of ${raw.buffer_size}`;
       base = `RSS ${fmt(num('rss_before_mib'))} → ${fmt(num('rss_after_mib'))} MiB (${fmt(num('rss_growth_from_cycle_1000_mib'))} from cycle 1000)`;
       break;
+    case 'pipeline_1080p_p99_ms':
+    case 'pipeline_2160p_p99_ms':
+      js = `p50 ${fmt(num('p50_ms'))}, max ${fmt(num('max_ms'))} ms; no reuse: p99 ${fmt(num('no_reuse_p99_ms'))} ms`;
+      base = `floor (bare Node, pipe) p99 ${fmt(num('floor_p99_ms'))} ms`;
+      break;
+    case 'pipeline_gc_max_pause_ms':
+      js = `${raw.worst_run}; incremental marking: ${raw.incremental_marking_started}`;
+      base = `a forced full GC: ${fmt(num('full_gc_forced_after_run_ms'))} ms`;
+      break;
+    case 'pipeline_unpaced_fps_1080p':
+    case 'pipeline_unpaced_fps_2160p':
+      js = `p99 ${fmt(num('p99_ms'))} ms; no reuse ${fmt(num('no_reuse_fps'))} frames/s`;
+      base = '–';
+      break;
     case 'soak_fd_delta':
       js = `${raw.cycles} cycles of ${raw.buffer_size}`;
       base = `fds ${raw.fds_before} → ${raw.fds_after}`;
@@ -454,6 +577,7 @@ export function renderMarkdown(rep: Report): string {
   if (notes.length) lines.push('', ...notes.filter((n) => !seen.has(n) && seen.add(n)));
 
   for (const [kind, r] of Object.entries(rep.details) as Array<[Kind, PathResults]>) {
+    if (!r.handoff) continue;
     lines.push('', `## Handoff to a long-lived child, ${kind}: against C`, '');
     lines.push(
       'Milliseconds, medians. Round trip: the parent sends the fd, the child gets access, reads the first and the last byte, acknowledges. ' +
@@ -522,15 +646,62 @@ export function renderMarkdown(rep: Report): string {
     }
   }
 
+  for (const [kind, r] of Object.entries(rep.details) as Array<[Kind, PathResults]>) {
+    const p = r.pipeline;
+    if (!p) continue;
+    lines.push('', `## Paced pipeline, ${kind}: 60 frames/s through a pool of ${p.plan.pool} over a Channel`, '');
+    lines.push(
+      `Milliseconds. ${p.plan.paced} frames due every 16.667 ms (after ${p.plan.warmup} untimed), then ${p.plan.unpaced} unpaced; each row in a fresh producer and a fresh consumer process` +
+        `${p.pinned ? ', both on the one CPU of the run' : ', unpinned'}. Latency: submit (just before send) → the consumer has the frame mapped and checked. ` +
+        '"reuse": Channel { reuse: true }, the consumer keeps the buffers (same mapping and view); "no reuse": a new import and mmap() view per frame. ' +
+        '"received": submit → the consumer\'s receive() resolved (send, wake-up, recvmsg, import). "dropped": no free slot at the deadline; "late": submitted > 2 ms after it. ' +
+        '"stolen": CPU time the hypervisor took meanwhile (/proc/stat). "floor": measured right before each row, the same schedule with a bare Node child echoing the time on a pipe (no library, no buffer).',
+      '',
+    );
+    lines.push(
+      '| size | consumer | p50 | p99 | max | received p99 | received → mapped | mapped → checked | dropped | late | stolen | floor p50 | floor p99 | floor max | GC producer | GC consumer | unpaced frames/s | unpaced p99 | unpaced max |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    );
+    const gcCell = (g: GcSummary) => (g.count ? `max ${fmt(g.maxPauseMs)}: ${gcKinds(g)}` : 'none');
+    for (const x of p.rows as PipelineRow[]) {
+      const q = x.paced;
+      lines.push(
+        `| ${[
+          x.size,
+          x.variant === 'reuse' ? 'reuse' : 'no reuse',
+          fmt(q.latency.median),
+          `**${fmt(q.p99)}**`,
+          fmt(q.latency.max),
+          fmt(q.receivedP99),
+          fmt(q.receivedToMapped.median),
+          fmt(q.mappedToChecked.median),
+          q.dropped,
+          q.late,
+          `${q.stealMs} ms`,
+          fmt(x.floor.latency.median),
+          fmt(x.floor.p99),
+          fmt(x.floor.latency.max),
+          gcCell(q.gcProducer),
+          gcCell(q.gcConsumer),
+          fmt(x.unpaced.fps),
+          fmt(x.unpaced.p99),
+          fmt(x.unpaced.latency.max),
+        ].join(' | ')} |`,
+      );
+    }
+  }
+
   lines.push('', '## All measurements', '');
   lines.push('| measure | unit | n | min | p25 | median | p75 | max |', '|---|---|---|---|---|---|---|---|');
   for (const [kind, r] of Object.entries(rep.details) as Array<[Kind, PathResults]>) {
     const size = (n: number) => fmtBytes(n);
-    lines.push(statRow(`${kind} sync bracket ${size(r.sync.size)}, JS`, 'ns', r.sync.js));
-    lines.push(statRow(`${kind} sync bracket ${size(r.sync.size)}, C`, 'ns', r.sync.c));
-    if (r.sync.native) lines.push(statRow(`${kind} sync bracket ${size(r.sync.size)}, raw native binding`, 'ns', r.sync.native));
-    lines.push(statRow(`${kind} two fcntl(F_GETFL) through the addon`, 'ns', r.sync.addonCall.js));
-    lines.push(statRow(`${kind} two fcntl(F_GETFL) from C`, 'ns', r.sync.addonCall.c));
+    if (r.sync) {
+      lines.push(statRow(`${kind} sync bracket ${size(r.sync.size)}, JS`, 'ns', r.sync.js));
+      lines.push(statRow(`${kind} sync bracket ${size(r.sync.size)}, C`, 'ns', r.sync.c));
+      if (r.sync.native) lines.push(statRow(`${kind} sync bracket ${size(r.sync.size)}, raw native binding`, 'ns', r.sync.native));
+      lines.push(statRow(`${kind} two fcntl(F_GETFL) through the addon`, 'ns', r.sync.addonCall.js));
+      lines.push(statRow(`${kind} two fcntl(F_GETFL) from C`, 'ns', r.sync.addonCall.c));
+    }
     if (r.syncPage) {
       lines.push(statRow(`${kind} sync bracket ${size(r.syncPage.size)}, JS`, 'ns', r.syncPage.js));
       lines.push(statRow(`${kind} sync bracket ${size(r.syncPage.size)}, C`, 'ns', r.syncPage.c));
@@ -538,15 +709,18 @@ export function renderMarkdown(rep: Report): string {
         lines.push(statRow(`${kind} sync bracket ${size(r.syncPage.size)}, raw native binding`, 'ns', r.syncPage.native));
     }
     for (const part of ['fill', 'copy'] as const) {
+      if (!r.fill) break;
       lines.push(statRow(`${kind} ${part} ${size(r.fill.size)}, JS`, 'ms', r.fill.js[part], 1e6));
       lines.push(statRow(`${kind} ${part} ${size(r.fill.size)}, C`, 'ms', r.fill.c[part], 1e6));
     }
-    lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, JS`, 'µs', r.cmr.js, 1e3));
-    lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, C`, 'µs', r.cmr.c, 1e3));
-    if (r.cmr.bare) lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, bare addon, no library`, 'µs', r.cmr.bare, 1e3));
-    if (r.cmr.cOpenEach)
-      lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, C opening the device each cycle`, 'µs', r.cmr.cOpenEach, 1e3));
-    for (const h of r.handoff) {
+    if (r.cmr) {
+      lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, JS`, 'µs', r.cmr.js, 1e3));
+      lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, C`, 'µs', r.cmr.c, 1e3));
+      if (r.cmr.bare) lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, bare addon, no library`, 'µs', r.cmr.bare, 1e3));
+      if (r.cmr.cOpenEach)
+        lines.push(statRow(`${kind} create→mmap→release ${size(r.cmr.size)}, C opening the device each cycle`, 'µs', r.cmr.cOpenEach, 1e3));
+    }
+    for (const h of r.handoff ?? []) {
       lines.push(statRow(`${kind} handoff ${size(h.size)}, fd, fresh child`, 'ms', h.fdSpawn));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, IPC, fresh child`, 'ms', h.ipcSpawn));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, IPC, long-lived child`, 'ms', h.ipcLongLived));

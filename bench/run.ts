@@ -26,6 +26,7 @@ import {
   type SyncResult,
 } from './suites';
 import { buildMetrics, renderMarkdown, type Report } from './report';
+import { pipelineBench, type PipelineResult } from './pipeline';
 
 const RESULTS = join(ROOT, 'bench', 'results');
 const SIZES = [1, 16, 64, 256].map((m) => m * MiB);
@@ -48,6 +49,10 @@ const plan = QUICK
       settleMs: 20,
       soakCycles: 2000,
       soakBudgetS: 60,
+      pipelinePaced: 60,
+      pipelineUnpaced: 60,
+      pipelineWarmup: 30,
+      pipelinePool: 4,
     }
   : IN_GUEST
     ? {
@@ -64,6 +69,10 @@ const plan = QUICK
         settleMs: 100,
         soakCycles: 100_000,
         soakBudgetS: 420,
+        pipelinePaced: 120,
+        pipelineUnpaced: 60,
+        pipelineWarmup: 60,
+        pipelinePool: 4,
       }
     : {
         syncIters: 20000,
@@ -79,21 +88,43 @@ const plan = QUICK
         settleMs: 20,
         soakCycles: 100_000,
         soakBudgetS: 300,
+        pipelinePaced: 600,
+        pipelineUnpaced: 600,
+        pipelineWarmup: 300,
+        pipelinePool: 4,
       };
+
+/** DMABUF_BENCH_ONLY=pipeline (comma-separated suite names: sync, fill, cmr, handoff, soak,
+ *  pipeline) runs only those suites, for development; such a partial run writes its report to
+ *  bench/build/ (ignored by git), never over bench/results. */
+const SUITES = ['sync', 'fill', 'cmr', 'handoff', 'soak', 'pipeline'] as const;
+type Suite = (typeof SUITES)[number];
+const ONLY: ReadonlySet<Suite> | null = process.env.DMABUF_BENCH_ONLY
+  ? new Set(
+      process.env.DMABUF_BENCH_ONLY.split(',').map((x) => {
+        const name = x.trim() as Suite;
+        if (!SUITES.includes(name)) throw new Error(`DMABUF_BENCH_ONLY: unknown suite '${x}' (${SUITES.join(', ')})`);
+        return name;
+      }),
+    )
+  : null;
+const runs = (s: Suite) => ONLY === null || ONLY.has(s);
 
 function log(s: string): void {
   console.log(s);
 }
 
+/** One path's measurements; a suite left out by DMABUF_BENCH_ONLY is absent. */
 export interface PathResults {
   kind: Kind;
-  sync: SyncResult;
+  sync?: SyncResult;
   syncPage?: SyncResult;
-  fill: FillResult;
-  cmr: CmrResult;
-  handoff: HandoffSize[];
-  soak: SoakResult;
+  fill?: FillResult;
+  cmr?: CmrResult;
+  handoff?: HandoffSize[];
+  soak?: SoakResult;
   soakExtra?: SoakResult;
+  pipeline?: PipelineResult;
 }
 
 const signed = (x: number) => `${x >= 0 ? '+' : ''}${x}`;
@@ -106,39 +137,63 @@ function soakLine(s: SoakResult): string {
 
 async function measurePath(kind: Kind, cdir: string, soakSize: number, extraSoakSize?: number): Promise<PathResults> {
   const p = plan;
+  const out: PathResults = { kind };
   log(`\n== ${kind} ==`);
-  log('sync bracket (4 MiB)…');
-  const sync = syncBench(kind, 4 * MiB, cdir, p.syncIters, p.syncBlocks, p.syncPer);
-  let syncPage: SyncResult | undefined;
-  if (kind !== 'memfd') {
-    log('sync bracket (one page)…');
-    syncPage = syncBench(kind, PAGE_SIZE, cdir, p.syncIters, p.syncBlocks, p.syncPer);
+  if (runs('sync')) {
+    log('sync bracket (4 MiB)…');
+    out.sync = syncBench(kind, 4 * MiB, cdir, p.syncIters, p.syncBlocks, p.syncPer);
+    if (kind !== 'memfd') {
+      log('sync bracket (one page)…');
+      out.syncPage = syncBench(kind, PAGE_SIZE, cdir, p.syncIters, p.syncBlocks, p.syncPer);
+    }
   }
-  log('fill/copy 64 MiB…');
-  const fill = fillBench(kind, 64 * MiB, cdir, p.fillBlocks, p.fillPer);
-  log('create → mmap → release (4 MiB)…');
-  const cmr = await cmrBench(kind, 4 * MiB, cdir, p.cmrIters, p.cmrBlocks, p.cmrPer);
-  log('handoff 1, 16, 64, 256 MiB…');
-  const handoff = await handoffBench(kind, SIZES, cdir, p.handoffRounds, p.settleMs, p.handoffWarmup, log);
-  log(`soak ${p.soakCycles} cycles of ${soakSize / 1024} KiB…`);
-  const s = await soak(kind, soakSize, p.soakCycles, p.soakBudgetS);
-  log(soakLine(s));
-  let soakExtra: SoakResult | undefined;
-  if (extraSoakSize !== undefined) {
-    log(`soak ${p.soakCycles} cycles of ${extraSoakSize / 1024} KiB…`);
-    soakExtra = await soak(kind, extraSoakSize, p.soakCycles, p.soakBudgetS);
-    log(soakLine(soakExtra));
+  if (runs('fill')) {
+    log('fill/copy 64 MiB…');
+    out.fill = fillBench(kind, 64 * MiB, cdir, p.fillBlocks, p.fillPer);
   }
-  return { kind, sync, ...(syncPage ? { syncPage } : {}), fill, cmr, handoff, soak: s, ...(soakExtra ? { soakExtra } : {}) };
+  if (runs('cmr')) {
+    log('create → mmap → release (4 MiB)…');
+    out.cmr = await cmrBench(kind, 4 * MiB, cdir, p.cmrIters, p.cmrBlocks, p.cmrPer);
+  }
+  if (runs('handoff')) {
+    log('handoff 1, 16, 64, 256 MiB…');
+    out.handoff = await handoffBench(kind, SIZES, cdir, p.handoffRounds, p.settleMs, p.handoffWarmup, log);
+  }
+  if (runs('soak')) {
+    log(`soak ${p.soakCycles} cycles of ${soakSize / 1024} KiB…`);
+    out.soak = await soak(kind, soakSize, p.soakCycles, p.soakBudgetS);
+    log(soakLine(out.soak));
+    if (extraSoakSize !== undefined) {
+      log(`soak ${p.soakCycles} cycles of ${extraSoakSize / 1024} KiB…`);
+      out.soakExtra = await soak(kind, extraSoakSize, p.soakCycles, p.soakBudgetS);
+      log(soakLine(out.soakExtra));
+    }
+  }
+  if (runs('pipeline')) {
+    log(
+      `pipeline: 1080p and 2160p RGBA, a pool of ${p.pipelinePool}, ${p.pipelinePaced} frames at 60 frames/s, ${p.pipelineUnpaced} unpaced (after ${p.pipelineWarmup} untimed)…`,
+    );
+    out.pipeline = await pipelineBench(
+      kind,
+      { paced: p.pipelinePaced, unpaced: p.pipelineUnpaced, warmup: p.pipelineWarmup, pool: p.pipelinePool },
+      process.env.DMABUF_BENCH_PINNED === '1',
+      log,
+    );
+  }
+  return out;
 }
 
 function write(name: 'host' | 'kernel', report: Report): void {
-  mkdirSync(RESULTS, { recursive: true });
+  // A partial run (DMABUF_BENCH_ONLY) goes to bench/build/, never over the full results.
+  const dir = ONLY ? join(ROOT, 'bench', 'build') : RESULTS;
+  const file = ONLY ? `${name}-${[...ONLY].join('-')}` : name;
+  const rel = ONLY ? 'bench/build' : 'bench/results';
+  mkdirSync(dir, { recursive: true });
   const md = renderMarkdown(report);
-  writeFileSync(join(RESULTS, `${name}.json`), JSON.stringify(report, null, 2) + '\n');
-  writeFileSync(join(RESULTS, `${name}.md`), md);
+  writeFileSync(join(dir, `${file}.json`), JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(join(dir, `${file}.md`), md);
   log('\n' + md);
-  log(`wrote bench/results/${name}.json and bench/results/${name}.md`);
+  log(`wrote ${rel}/${file}.json and ${rel}/${file}.md`);
 }
 
 function environment(cc: string): Report['environment'] {
@@ -230,7 +285,7 @@ function kernel(): number {
   ];
   log(`node ${args.join(' ')}`);
   const r = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, DMABUF_BENCH_CC: cc } });
-  if (r.status === 0 && existsSync(join(RESULTS, 'kernel.json'))) {
+  if (r.status === 0 && !ONLY && existsSync(join(RESULTS, 'kernel.json'))) {
     const k = JSON.parse(readFileSync(join(RESULTS, 'kernel.json'), 'utf8')) as Report;
     log(`kernel results from ${k.date} are in bench/results/kernel.{json,md}`);
   }

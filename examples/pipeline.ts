@@ -16,6 +16,7 @@ const pixel = (seq: number) => (0xff000000 | ((seq * 2654435761) & 0xffffff)) >>
 async function consumer(): Promise<void> {
   const channel = Channel.fromFd(3, { takeOwnership: true });
   const pool = await FrameConsumer.attach(channel);
+  await channel.send([], { ready: true }); // the pool ignores messages that are not its own
   const latencies: number[] = [];
   let bad = 0;
   for await (const frame of pool) {
@@ -44,6 +45,13 @@ async function producer(): Promise<void> {
   const child = spawn(process.execPath, [__filename, '--consumer'], { stdio: ['inherit', 'inherit', 'inherit', childEnd] });
   closeSync(childEnd);
   const exited = new Promise<number | null>((r) => child.on('exit', r));
+  // The consumer's start (Node boot, loading the library: ~100 ms) is not a frame's latency:
+  // frames go out once it has attached to the pool and says so.
+  const ready = new Promise<void>((resolve) =>
+    channel.on('message', ({ payload }) => {
+      if ((payload as { ready?: boolean } | null)?.ready) resolve();
+    }),
+  );
   const pool = await FrameProducer.create(channel, SIZE, { count, exporter: (process.env.DMABUF_EXPORTER as 'auto') ?? 'auto' });
   console.log(
     `pipeline: ${frames} frames of ${WIDTH}×${HEIGHT} RGBA (${(SIZE / 2 ** 20).toFixed(1)} MiB) through a pool of ${count} ${pool.exporter} buffers`,
@@ -54,6 +62,7 @@ async function producer(): Promise<void> {
       if (payload && typeof payload === 'object' && 'latencies' in payload) resolve(payload as Report);
     }),
   );
+  await ready;
   const start = now();
   for (let seq = 0; seq < frames; seq++) {
     const frame = await pool.acquire({ timeout: 30000 });
