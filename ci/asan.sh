@@ -3,7 +3,8 @@
 # UndefinedBehaviorSanitizer (binding.gyp, -Ddmabuf_sanitize=1). Everything lives in build/asan/: its
 # own gyp build, and a copy of dist/ whose loader (../../../build/Release from
 # dist/lib/platform) finds that addon. The normal build/Release is never touched, so no
-# other run can load the sanitized addon by accident.
+# other run can load the sanitized addon by accident. The V8 fast path for views
+# (dmabuf-v8-abi<N>.so, binding.gyp) is built there too, sanitized, and the suite runs with it.
 #
 # node itself is not instrumented, so the ASan runtime is preloaded (it must come first).
 # detect_leaks=0: V8 and Node do not free everything at exit. Every report goes to a log

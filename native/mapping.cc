@@ -11,6 +11,12 @@
 // "parked": the range is replaced by an anonymous private mapping of the same length
 // (MAP_FIXED), so the dma-buf is released at once and a stale transferred view sees inert
 // zeroed memory; the range is unmapped when the last finalizer runs.
+//
+// Where the optional V8 fast path is installed for the environment (view_hooks.h, native/v8/),
+// views come from it instead: no finalizer and no reference to the Region, since the table's
+// napi_ref is the only ArrayBuffer that can reach the memory (a detach key refuses transfer(),
+// and the loader marks the buffer untransferable for postMessage). munmap detaches it through
+// the fast path (napi_detach_arraybuffer would abort on a keyed buffer) and unmaps at once.
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -23,6 +29,7 @@
 #include "errors.h"
 #include "register.h"
 #include "sys/fd.h"
+#include "view_hooks.h"
 
 namespace dmabuf {
 namespace {
@@ -59,6 +66,7 @@ struct Mapping {
   bool writable;
   napi_ref view = nullptr;  // strong reference to the external ArrayBuffer, once mapView made it
   bool moved = false;       // a view's ArrayBuffer was found detached: its memory moved elsewhere
+  bool keyed = false;       // the view came from the fast path: only hooks.detach may detach it
 };
 
 // Per-environment state: the main thread and every worker have their own.
@@ -67,6 +75,8 @@ struct Mappings : EnvPart {
   uint32_t next_handle = 1;  // wraps to 0 once every handle has been used
   bool copy_forced = false;
   int external_allowed = -1;  // -1 until probed
+  // The V8 fast path, once installViewHooks filled it in (create set).
+  ViewHooks hooks{kViewHooksVersion, 0, nullptr, nullptr, nullptr, nullptr};
 
   // Environment teardown (worker.terminate() included): no JS can reach the memory any
   // more, whoever holds a view. The napi_refs belong to the dying environment, which frees
@@ -79,6 +89,9 @@ struct Mappings : EnvPart {
       r->Unref();
     }
     live.clear();
+    // Keyed views may still exist in the dying heap, over unmapped memory; no JS runs again.
+    if (hooks.release) hooks.release(hooks.data);
+    hooks = ViewHooks{kViewHooksVersion, 0, nullptr, nullptr, nullptr, nullptr};
   }
 };
 
@@ -112,6 +125,25 @@ Napi::Error ReadOnlyView(Napi::Env env) {
                                    "mapView: the mapping is read-only (PROT_READ) and a JavaScript view "
                                    "cannot be; copy with mapRead instead"),
                   "ERR_DMABUF_READ_ONLY");
+}
+
+// napi_detach_arraybuffer would abort the process on a keyed (fast path) view.
+napi_status DetachView(Mappings& state, napi_env env, const Mapping& m, napi_value buffer) {
+  if (!m.keyed) return napi_detach_arraybuffer(env, buffer);
+  return state.hooks.detach ? state.hooks.detach(state.hooks.data, env, buffer) : napi_generic_failure;
+}
+
+// A fast-path view: not counted as external memory, no finalizer, untransferable.
+napi_value KeyedView(Mappings& state, Napi::Env env, Mapping& m) {
+  napi_value buffer;
+  if (state.hooks.create(state.hooks.data, env, m.addr, m.length, &buffer) != napi_ok)
+    throw Napi::Error::New(env);  // takes the pending exception, if any
+  m.keyed = true;
+  if (napi_create_reference(env, buffer, 1, &m.view) != napi_ok) {
+    state.hooks.detach(state.hooks.data, env, buffer);
+    throw Napi::Error::New(env);
+  }
+  return buffer;
 }
 
 void Copy(const Napi::CallbackInfo& info, bool write) {
@@ -171,7 +203,7 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
     bool detached = false;
     if (napi_get_reference_value(env, m.view, &buffer) != napi_ok ||
         napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok ||
-        (!detached && napi_detach_arraybuffer(env, buffer) != napi_ok))
+        (!detached && DetachView(state, env, m, buffer) != napi_ok))
       throw Napi::Error::New(env);
     napi_delete_reference(env, m.view);
     m.view = nullptr;
@@ -215,6 +247,8 @@ Napi::Value MapView(const Napi::CallbackInfo& info) {
     napi_delete_reference(env, m.view);
     m.view = nullptr;
   }
+  if (state.hooks.create) return Napi::Value(env, KeyedView(state, env, m));
+  m.keyed = false;
   // The C API, not Napi::ArrayBuffer::New, so that this status can be told apart. The
   // finalizer runs when the last holder of the memory is gone (Region).
   m.region->refs++;
@@ -264,6 +298,28 @@ Napi::Value ExternalBuffersAllowed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, state.external_allowed == 1);
 }
 
+// installViewHooks(install, abi, mark): the fast path's install(hooks, abi, mark) fills in
+// this environment's table; from then on mapView makes its views with it (and it calls
+// mark(buffer) on each). Throws, leaving the table empty, if install throws or fills in too little.
+Napi::Value InstallViewHooks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mappings& state = State(env);
+  if (!info[0].IsFunction()) throw ArgTypeError(info[0], "install", "of type function");
+  const std::string abi = ArgString(info[1], "abi");
+  if (!info[2].IsFunction()) throw ArgTypeError(info[2], "mark", "of type function");
+  if (state.hooks.create || !state.live.empty())
+    throw Napi::Error::New(env, "installViewHooks: hooks already installed, or mappings already made");
+  info[0].As<Napi::Function>().Call(
+      {Napi::External<ViewHooks>::New(env, &state.hooks), Napi::String::New(env, abi), info[2]});
+  const ViewHooks& h = state.hooks;
+  if (!h.create || !h.detach || !h.release || !h.data || h.version != kViewHooksVersion) {
+    if (h.release && h.data) h.release(h.data);
+    state.hooks = ViewHooks{kViewHooksVersion, 0, nullptr, nullptr, nullptr, nullptr};
+    throw Napi::Error::New(env, "installViewHooks: install() left the hook table incomplete");
+  }
+  return Napi::Number::New(env, h.abi);
+}
+
 Napi::Value MappingCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(State(info.Env()).live.size()));
 }
@@ -284,6 +340,7 @@ void RegisterMapping(Napi::Env env, Napi::Object exports) {
       {"mapWrite", MapWrite},
       {"setCopyMode", SetCopyMode},
       {"externalBuffersAllowed", ExternalBuffersAllowed},
+      {"installViewHooks", InstallViewHooks},
       {"mappingCount", MappingCount},
       {"parkedMappingCount", ParkedMappingCount},
   };

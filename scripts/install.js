@@ -8,7 +8,14 @@ const { spawnSync } = require('node:child_process');
 if (process.platform !== 'linux') process.exit(0); // the addon is Linux-only
 
 const bin = require.resolve('node-gyp-build/bin.js');
-const r = spawnSync(process.execPath, [bin], { stdio: 'inherit' });
+let r = spawnSync(process.execPath, [bin], { stdio: 'inherit' });
+if (r.status !== 0) {
+  // Once more without the optional V8 fast path for views (native/v8/), in case only it failed
+  // to compile against this Node's V8 headers: Node-API views need nothing else.
+  console.warn('dmabuf: building again without the V8 fast path for views');
+  const GYP_DEFINES = `${process.env.GYP_DEFINES ?? ''} dmabuf_v8_views=0`.trim();
+  r = spawnSync(process.execPath, [bin], { stdio: 'inherit', env: { ...process.env, GYP_DEFINES } });
+}
 if (r.status !== 0) {
   console.warn(
     `dmabuf: no prebuilt addon matches ${process.platform}-${process.arch} and compiling one failed ` +

@@ -102,8 +102,11 @@ describe('64 copy mode', () => {
            require('node:worker_threads').parentPort.postMessage([d.capabilities().copyMode.enabled, mmap]);`,
           { eval: true, env: { ...process.env, DMABUF_COPY_MODE: value } },
         );
+        // Listening for 'exit' first: a worker that ends before its message is delivered emits
+        // 'message' and then 'exit' in one go, and a listener added after 'message' never runs.
+        const exited = once(w, 'exit');
         const [seen] = (await once(w, 'message')) as [[boolean, string]];
-        await once(w, 'exit');
+        await exited;
         assert.deepEqual(
           seen,
           value === '1' ? [true, 'ERR_DMABUF_NO_EXTERNAL_BUFFERS'] : [false, 'ok'],

@@ -7,7 +7,9 @@
 #     runs its `memory` exporter and says why the addon is missing.
 # The `dmabuf` command runs from the installed package: --help, doctor --json, ls --json,
 # vm --help, and bench (not shipped: exit 2); without the addon, doctor exits 1.
-# Also checks the tarball: README links resolve inside it; no source map points outside it.
+# Also checks the tarball: README links resolve inside it; no source map points outside it;
+# the V8 fast path for views ships for Node 20 and 24 (ABI 115, 137) and is what views use
+# there once installed (Node 22: Node-API views, and why).
 # Leaves the tarball's path in $DMABUF_TARBALL_OUT (if set) for the arm64 leg.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,14 +17,21 @@ here="$repo/ci/tarball"
 work=$(mktemp -d)
 trap '[[ -n "${KEEP:-}" ]] || rm -rf "$work"' EXIT
 
-[[ -f "$repo/prebuilds/linux-x64/dmabuf.node" && -f "$repo/prebuilds/linux-arm64/dmabuf.node" ]] || (cd "$repo" && npm run prebuilds)
+fast=(dmabuf-v8-abi115.so dmabuf-v8-abi137.so)
+have_prebuilds() {
+  for arch in x64 arm64; do
+    [[ -f "$repo/prebuilds/linux-$arch/dmabuf.node" ]] || return 1
+    for f in "${fast[@]}"; do [[ -f "$repo/prebuilds/linux-$arch/$f" ]] || return 1; done
+  done
+}
+have_prebuilds || (cd "$repo" && npm run prebuilds)
 (cd "$repo" && npm pack --silent --pack-destination "$work" >/dev/null)
 tgz=$(ls "$work"/dmabuf-*.tgz)
 echo "tarball: $(basename "$tgz") ($(du -k "$tgz" | cut -f1) KiB)"
 
 mkdir "$work/unpacked" && tar -xzf "$tgz" -C "$work/unpacked"
 pkg="$work/unpacked/package"
-for f in prebuilds/linux-x64/dmabuf.node prebuilds/linux-arm64/dmabuf.node LICENSE esm/index.mjs dist/lib/index.d.ts; do
+for f in prebuilds/linux-{x64,arm64}/{dmabuf.node,dmabuf-v8-abi115.so,dmabuf-v8-abi137.so} LICENSE esm/index.mjs dist/lib/index.d.ts; do
   [[ -f "$pkg/$f" ]] || { echo "tarball lacks $f" >&2; exit 1; }
 done
 node - "$pkg" <<'JS'
@@ -72,6 +81,21 @@ install_into "$work/app" allow "$tgz"
 grep -q "allowScripts" "$work/app/install.log" && { cat "$work/app/install.log"; echo "npm still asks to allow the install script" >&2; exit 1; }
 [[ ! -d "$work/app/node_modules/dmabuf/build" ]] || { echo 'install compiled the addon although a prebuild matches' >&2; exit 1; }
 (cd "$work/app" && EXPECT_NATIVE=1 node quickstart.cjs && EXPECT_NATIVE=1 node quickstart.mjs)
+# Views: the fast path on Node 20 (this host) and 24, Node-API on 22 (its V8 would abort on transfer()).
+for v in host 22.23.5 24.22.3; do
+  nodebin=node want=node-api
+  [[ $v == host ]] || nodebin=$(bash "$repo/ci/node-bin.sh" "$v")
+  case $("$nodebin" -p process.versions.modules) in 115 | 137) want=v8 ;; esac
+  (cd "$work/app" && "$nodebin" -e "
+    const { allocate, capabilities } = require('dmabuf');
+    const views = capabilities().views, want = process.argv[1];
+    const b = allocate(1 << 20, { exporter: 'memfd' });
+    b.mmap()[0] = 1;
+    b.close();
+    if (views.path !== want) throw new Error(process.version + ': views ' + JSON.stringify(views) + ', expected ' + want);
+    console.log(process.version + ': views ' + views.path + (views.why ? ' (' + views.why + ')' : ''));
+  " "$want")
+done
 (cd "$work/app" && npm install --no-audit --no-fund typescript@5 @types/node@20 >/dev/null 2>&1)
 cp "$here/consumer.ts" "$work/app/"
 cat >"$work/app/tsconfig.json" <<'JSON'

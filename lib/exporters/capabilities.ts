@@ -1,7 +1,7 @@
 // What this machine offers, and which exporter 'auto' picks.
 import { accessSync, constants as fsc, existsSync, readdirSync } from 'node:fs';
 import { release } from 'node:os';
-import { nativeLoadError, nativeOrNull } from '../platform/binding';
+import { nativeLoadError, nativeOrNull, v8ViewPath } from '../platform/binding';
 import { PAGE_SIZE } from '../platform/uapi';
 import { copyMode, type CopyModeInfo } from '../platform/copy-mode';
 import { DMA_HEAP_DIR, listHeaps } from './dma-heap';
@@ -22,6 +22,13 @@ export interface Capabilities {
   externalBuffers: boolean;
   /** Copy mode: views refused, read()/write() copy; on in Electron, with DMABUF_COPY_MODE=1, or after setCopyMode(true). */
   copyMode: CopyModeInfo;
+  /**
+   * How mmap() and kmap() views are made in this thread: 'v8', the fast path (V8 does not count
+   * them as external memory, so a large view starts no garbage collection; transfer() throws a
+   * TypeError), 'node-api' (external ArrayBuffers), or 'copy' (no views: copy mode). `why`:
+   * why not 'v8'. DMABUF_V8_VIEWS=0 turns the fast path off.
+   */
+  views: { path: 'v8' | 'node-api' | 'copy'; why?: string };
   /** DRM nodes (/dev/dri/*) and V4L2 nodes (/dev/video*). */
   drm: string[];
   video: string[];
@@ -120,6 +127,7 @@ export function capabilities(): Capabilities {
     syncFile: sync.ok,
     externalBuffers,
     copyMode: copyMode(),
+    views: viewsInfo(),
     drm: devices('/dev/dri', ''),
     video: devices('/dev', 'video'),
     exporters,
@@ -130,6 +138,12 @@ export function capabilities(): Capabilities {
     pageSize: PAGE_SIZE,
     arch: process.arch,
   };
+}
+
+function viewsInfo(): Capabilities['views'] {
+  const copy = copyMode();
+  if (copy.enabled) return { path: 'copy', why: copy.why };
+  return { ...v8ViewPath() };
 }
 
 /** `why` holds the bare reasons (no fixes): 'auto' explains itself in one line. */

@@ -5,7 +5,9 @@
 // syscall into an Error shaped like Node's SystemError: `code` ('EINVAL'), `errno`
 // (negative, -22), `syscall` ('ioctl', 'memfd_create', …), and where known `ioctl`
 // ('UDMABUF_CREATE') and `path`.
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { markAsUntransferable } from 'node:worker_threads';
 import { DmaBufError, codes } from './codes';
 
 /** exports.constants (native/constants.cc): what the C headers or the running kernel decide.
@@ -231,6 +233,14 @@ export interface NativeBinding {
   setCopyMode(forced: boolean): void;
   /** Whether mapView can hand out external ArrayBuffers here. */
   externalBuffersAllowed(): boolean;
+  /**
+   * Internal, for the loader: install(hooks, abi, mark) of the V8 fast path (dmabuf-v8-abi<N>.so)
+   * fills in this environment's view hooks; from then on mapView makes views V8 does not count
+   * as external memory and that only munmap can detach (transfer() throws a TypeError), and
+   * calls mark(buffer) on each new one. Returns the ABI the fast path was built for. Throws,
+   * leaving views as they were, if install throws or mappings already exist.
+   */
+  installViewHooks(install: unknown, abi: string, mark: (buffer: ArrayBuffer) => void): number;
   /** Number of live mappings in this environment (for leak checks). */
   mappingCount(): number;
   /**
@@ -281,6 +291,14 @@ export interface NativeBinding {
 let cached: NativeBinding | null | undefined;
 let loadError: Error | undefined;
 
+/** How mapView makes views in this thread: 'v8', the fast path, or 'node-api', with why not 'v8'. */
+export interface ViewPath {
+  path: 'v8' | 'node-api';
+  /** Why the fast path is not used (absent when it is). */
+  why?: string;
+}
+let viewPath: ViewPath = { path: 'node-api', why: 'the native addon is not loaded' };
+
 /** The package root: dist/lib/platform/ → ../../.. */
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -297,11 +315,39 @@ function tryLoad(): NativeBinding | null {
     const b = require(file) as NativeBinding;
     // Copy mode (copy-mode.ts) from the environment, in each thread that loads the addon.
     if (process.env.DMABUF_COPY_MODE === '1') b.setCopyMode(true);
+    viewPath = installV8Views(b, file);
     return b;
   } catch (err) {
     loadError = err as Error;
     return null;
   }
+}
+
+/**
+ * The optional V8 fast path for views (native/v8/views.cc): a file beside the main addon,
+ * built for exactly one Node ABI and named by it, so a Node of another ABI never loads it.
+ * Any failure leaves views on Node-API, and says why.
+ */
+function installV8Views(b: NativeBinding, file: string): ViewPath {
+  if (process.versions.electron !== undefined) return { path: 'node-api', why: 'Electron: the fast path is built for Node only' };
+  if (process.env.DMABUF_V8_VIEWS === '0') return { path: 'node-api', why: 'DMABUF_V8_VIEWS=0' };
+  const abi = process.versions.modules;
+  const fast = join(dirname(file), `dmabuf-v8-abi${abi}.so`);
+  if (!/^\d+$/.test(abi) || !existsSync(fast)) return { path: 'node-api', why: `no fast path built for this Node's ABI ${abi} (${fast})` };
+  try {
+    const m = { exports: {} as { install?: unknown } };
+    process.dlopen(m, fast);
+    b.installViewHooks(m.exports.install, abi, markAsUntransferable);
+    return { path: 'v8' };
+  } catch (err) {
+    return { path: 'node-api', why: `the fast path did not load: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
+
+/** How this thread's views are made (the addon loaded first). */
+export function v8ViewPath(): ViewPath {
+  nativeOrNull();
+  return viewPath;
 }
 
 /** The addon, or null where it is not built or not loadable (non-Linux). */
