@@ -36,6 +36,8 @@ export interface Report {
     cc: string;
     udmabufSizeLimitMb: number | null;
     heaps: string[];
+    /** How mmap() views are made in this run (capabilities().views.path). */
+    views: string;
   };
   plan: Record<string, number>;
   metrics: Record<string, Metric>;
@@ -198,7 +200,13 @@ function pathMetrics(r: PathResults): Record<string, PathMetric> {
       'handoff_js_over_c',
       (h) => h.channelLongLived,
       'Channel, new import and mmap() view each round',
-      `a long-lived child imports each buffer afresh (fromFd), maps it (mmap(): a new view of the whole buffer), reads the first and the last byte, acks on the channel and closes the buffer. ${sameGaps}`,
+      `a long-lived child imports each buffer afresh (fromFd), maps it (mmap(): a new view of the whole buffer, made by the view path the environment names), reads the first and the last byte, acks on the channel and closes the buffer. ${sameGaps}`,
+    );
+    overC(
+      'handoff_node_api_js_over_c',
+      (h) => h.channelNodeApi,
+      'Channel, new import and a Node-API mmap() view each round (DMABUF_V8_VIEWS=0)',
+      `the same child with DMABUF_V8_VIEWS=0: its views are Node-API external ArrayBuffers, as on Node 22 and in Electron, which V8 counts as external memory. ${sameGaps}`,
     );
     overC(
       'handoff_reuse_js_over_c',
@@ -493,6 +501,7 @@ function headline(name: string, m: Omit<Metric, 'paths' | 'how'>): string[] {
       base = `C ${fmt(num('c_median_us'))} µs`;
       break;
     case 'handoff_js_over_c':
+    case 'handoff_node_api_js_over_c':
     case 'handoff_reuse_js_over_c':
     case 'handoff_read_js_over_c':
       js = `${fmt(num('js_worst_median_ms'))} ms`;
@@ -555,7 +564,7 @@ export function renderMarkdown(rep: Report): string {
   lines.push(
     `Node ${e.node}, Linux ${e.kernel}, ${e.cpu} × ${e.cpus}${e.emulated ? ` — **${e.emulated}**` : ''}. C: ${e.cc}. ` +
       `${e.pinnedTo ? `Every process pinned to CPU ${e.pinnedTo} (taskset).` : '**Not pinned** (no taskset): C and JS may have run on different CPUs.'}` +
-      `${rep.kind === 'kernel' ? ` udmabuf size_limit_mb ${e.udmabufSizeLimitMb}; heaps: ${e.heaps.join(', ')}.` : ''} Run took ${rep.durationS} s.`,
+      `${rep.kind === 'kernel' ? ` udmabuf size_limit_mb ${e.udmabufSizeLimitMb}; heaps: ${e.heaps.join(', ')}.` : ''} Views: ${e.views}. Run took ${rep.durationS} s.`,
     '',
   );
   lines.push('Medians; in brackets the quartile band of the ratio (JS p25 ÷ C p75 … JS p75 ÷ C p25).', '');
@@ -584,14 +593,15 @@ export function renderMarkdown(rep: Report): string {
         `C and JS rounds take turns, each after the same settle and a ${rep.plan.settleMs} ms idle gap (as between frames); ` +
         `each JS path first ran ${rep.plan.handoffWarmup} untimed rounds back to back, so its code is optimised as in a long-running program; ` +
         '"back to back" rounds have no gap, on both sides. "new view": the child imports each buffer afresh and maps it (a new ' +
-        'mmap() view, closed after the ack); "reuse": Channel { reuse: true } and the child keeps the buffer, so it is recognised ' +
+        `mmap() view, closed after the ack; views: ${rep.environment.views}); "new view, Node-API": the same with DMABUF_V8_VIEWS=0; ` +
+        '"reuse": Channel { reuse: true } and the child keeps the buffer, so it is recognised ' +
         'by its inode and its mapping and view are reused; "read()": a fresh import, the two bytes copied out; ' +
         '"bare addon": no library, the addon alone (FdWatcher, recvmsg, the mapping kept per inode): the floor for Node.',
       '',
     );
     lines.push(
-      '| size | C | new view | reuse | read() | bare addon | new view ÷ C | reuse ÷ C | read() ÷ C | bare addon ÷ C | C, back to back | new view, b2b | reuse, b2b | reuse ÷ C, b2b |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| size | C | new view | new view, Node-API | reuse | read() | bare addon | new view ÷ C | Node-API view ÷ C | reuse ÷ C | read() ÷ C | bare addon ÷ C | C, back to back | new view, b2b | reuse, b2b | reuse ÷ C, b2b |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const h of r.handoff) {
       const c = h.cScmRightsUs.median / 1e3;
@@ -601,10 +611,12 @@ export function renderMarkdown(rep: Report): string {
           fmtBytes(h.size),
           fmt(c),
           fmt(h.channelLongLived.median),
+          fmt(h.channelNodeApi.median),
           fmt(h.channelReuse.median),
           fmt(h.channelReadLongLived.median),
           fmt(h.rawAddon.median),
           fmt(h.channelLongLived.median / c),
+          fmt(h.channelNodeApi.median / c),
           fmt(h.channelReuse.median / c),
           fmt(h.channelReadLongLived.median / c),
           fmt(h.rawAddon.median / c),
@@ -725,6 +737,7 @@ export function renderMarkdown(rep: Report): string {
       lines.push(statRow(`${kind} handoff ${size(h.size)}, IPC, fresh child`, 'ms', h.ipcSpawn));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, IPC, long-lived child`, 'ms', h.ipcLongLived));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, long-lived child, new mmap() view`, 'ms', h.channelLongLived));
+      lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, long-lived child, new Node-API view`, 'ms', h.channelNodeApi));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel { reuse }, long-lived child keeping it`, 'ms', h.channelReuse));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, long-lived child, read()`, 'ms', h.channelReadLongLived));
       lines.push(statRow(`${kind} handoff ${size(h.size)}, Channel, new view, back to back`, 'ms', h.channelBackToBack));

@@ -208,6 +208,7 @@ function environment(cc: string): Report['environment'] {
     cc,
     udmabufSizeLimitMb: caps.udmabuf.sizeLimitMb ?? null,
     heaps: caps.heaps.map((h) => h.name),
+    views: caps.views.path,
   };
 }
 

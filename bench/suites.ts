@@ -521,9 +521,12 @@ export class LongLivedChannel {
     readonly exited: Promise<number | null>,
   ) {}
 
-  static async start(mode: 'channel' | 'channel-reuse'): Promise<LongLivedChannel> {
+  static async start(mode: 'channel' | 'channel-reuse', env: NodeJS.ProcessEnv = {}): Promise<LongLivedChannel> {
     const [ch, theirs] = Channel.pair({ reuse: mode === 'channel-reuse' });
-    const child = spawn(process.execPath, ['--expose-gc', CHILD, mode], { stdio: ['ignore', 'inherit', 'inherit', theirs] });
+    const child = spawn(process.execPath, ['--expose-gc', CHILD, mode], {
+      stdio: ['ignore', 'inherit', 'inherit', theirs],
+      env: { ...process.env, ...env },
+    });
     native().close(theirs);
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     const m = await ch.receive();
@@ -700,6 +703,9 @@ export interface HandoffSize {
   /** Long-lived child, the buffer's fd over the library's Channel (SCM_RIGHTS), imported afresh
    *  and read through a new mmap() view each round: send → ack, ms. */
   channelLongLived: Stats;
+  /** The same, the child's views made through Node-API (DMABUF_V8_VIEWS=0): what the new-view
+   *  handoff costs where the V8 fast path is not used (Node 22, Electron), ms. */
+  channelNodeApi: Stats;
   /** The same with { reuse: true }: the child keeps the buffer, so after the first round it is
    *  recognised by its inode and its mapping and view are reused, ms. */
   channelReuse: Stats;
@@ -738,9 +744,11 @@ export async function handoffBench(
   const cServer = await CHandoff.start(cdir, kind);
   const long = await LongLived.start();
   const chan = await LongLivedChannel.start('channel');
+  // The same child with its views made through Node-API, where the V8 fast path would be used.
+  const chanNapi = await LongLivedChannel.start('channel', { DMABUF_V8_VIEWS: '0' });
   const reuse = await LongLivedChannel.start('channel-reuse');
   const rawPeer = RawPeer.start();
-  const children = [long, chan, reuse];
+  const children = [long, chan, chanNapi, reuse];
   const out: HandoffSize[] = [];
   try {
     for (const size of sizes) {
@@ -750,6 +758,7 @@ export async function handoffBench(
         const ipc: SpawnRound[] = [];
         const ll: number[] = [];
         const ch: number[] = [];
+        const chNapi: number[] = [];
         const chReuse: number[] = [];
         const chRead: number[] = [];
         const cUs: number[] = [];
@@ -761,6 +770,7 @@ export async function handoffBench(
         const n = size === sizes[0] ? warmup : 1;
         for (let i = 0; i < n; i++) {
           await chan.round(buf);
+          await chanNapi.round(buf);
           await chan.round(buf, 'read');
           await reuse.round(buf);
           await rawPeer.round(buf);
@@ -772,6 +782,8 @@ export async function handoffBench(
           cUs.push(...(await cServer.rounds(size, 1)));
           await settle(settleMs, ...children);
           ch.push(await chan.round(buf));
+          await settle(settleMs, ...children);
+          chNapi.push(await chanNapi.round(buf));
           await settle(settleMs, ...children);
           chReuse.push(await reuse.round(buf));
           await settle(settleMs, ...children);
@@ -810,6 +822,7 @@ export async function handoffBench(
           fdBracketUs: stats(fd.map((x) => x.bracketUs!)),
           ipcLongLived: stats(ll),
           channelLongLived: stats(ch),
+          channelNodeApi: stats(chNapi),
           channelReuse: stats(chReuse),
           channelReadLongLived: stats(chRead),
           channelBackToBack: stats(chB2b),
@@ -820,7 +833,7 @@ export async function handoffBench(
         };
         const m = (x: Stats) => x.median.toFixed(3);
         log(
-          `  ${size / MiB} MiB: C ${m(row.cScmRightsUs)} µs; channel mmap() ${m(row.channelLongLived)} ms, reuse ${m(row.channelReuse)} ms, ` +
+          `  ${size / MiB} MiB: C ${m(row.cScmRightsUs)} µs; channel mmap() ${m(row.channelLongLived)} ms (Node-API view ${m(row.channelNodeApi)}), reuse ${m(row.channelReuse)} ms, ` +
             `read() ${m(row.channelReadLongLived)} ms, bare addon ${m(row.rawAddon)} ms; back to back C ${m(row.cBackToBackUs)} µs, mmap() ${m(row.channelBackToBack)} ms, ` +
             `reuse ${m(row.channelReuseBackToBack)} ms; IPC long-lived ${m(row.ipcLongLived)} ms; fresh child fd ${m(row.fdSpawn)} ms, IPC ${m(row.ipcSpawn)} ms`,
         );
@@ -833,6 +846,7 @@ export async function handoffBench(
     await cServer.stop();
     await long.stop();
     await chan.stop();
+    await chanNapi.stop();
     await reuse.stop();
     await rawPeer.stop();
   }
